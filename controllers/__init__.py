@@ -1,0 +1,1 @@
+# Public routes (unsubscribe, tracking) land here in later versions; the foundation has none.

@@ -1,0 +1,281 @@
+import logging
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import email_normalize
+
+from ..lib.send_schedule import ScheduleError, SendSchedule
+
+_logger = logging.getLogger(__name__)
+
+# Enrollment states in which a contact still counts as "in" the sequence.
+OPEN_ENROLLMENT_STATES = ("draft", "active", "queued", "blocked", "paused")
+
+
+class SalesSequence(models.Model):
+    _name = "sales.sequence"
+    _description = "Sales Sequence"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _order = "name, id"
+    _check_company_auto = True
+
+    name = fields.Char(required=True, tracking=True)
+    description = fields.Text()
+    user_id = fields.Many2one(
+        "res.users",
+        string="Owner",
+        required=True,
+        index=True,
+        tracking=True,
+        default=lambda self: self.env.user,
+        domain="[('share', '=', False)]",
+    )
+    company_id = fields.Many2one(
+        "res.company", required=True, index=True, default=lambda self: self.env.company
+    )
+    active = fields.Boolean(default=True)
+    state = fields.Selection(
+        [("draft", "Draft"), ("active", "Active"), ("paused", "Paused")],
+        default="draft",
+        required=True,
+        copy=False,
+        tracking=True,
+    )
+    sequence_type = fields.Selection(
+        [("classic", "Classic"), ("smart", "Smart")],
+        string="Type",
+        default="classic",
+        required=True,
+        help="Classic: steps run in order, day by day. Smart: the step that matches the contact's behaviour runs.",
+    )
+    step_ids = fields.One2many("sales.sequence.step", "sequence_id", string="Steps", copy=True)
+    step_count = fields.Integer(compute="_compute_step_count")
+    audience_ids = fields.One2many("sales.sequence.audience", "sequence_id", string="Audience", copy=True)
+    enrollment_ids = fields.One2many("sales.sequence.enrollment", "sequence_id", string="Enrollments")
+    calendar_id = fields.Many2one(
+        "resource.calendar",
+        string="Send Schedule",
+        required=True,
+        check_company=True,
+        default=lambda self: self.env.company.resource_calendar_id,
+        help="Emails leave only inside this calendar's working hours, in its timezone, "
+        "and never on its global time off (excluded dates).",
+    )
+    schedule_tz = fields.Selection(related="calendar_id.tz", string="Schedule Timezone")
+    use_contact_tz = fields.Boolean(
+        string="Use Contact Timezone",
+        help="Apply the send windows in each contact's own timezone when the contact has one.",
+    )
+    randomize = fields.Boolean(
+        string="Randomize Send Time",
+        help="Send at a random moment inside the window instead of its start (reproducible per enrollment), "
+        "so emails look hand-sent.",
+    )
+    daily_limit = fields.Integer(
+        default=200,
+        help="Emails one sending mailbox may send per day, counted across all sequences. 0 means no limit.",
+    )
+    email_from = fields.Char(
+        string="Send From",
+        help="Sender address of the sequence's emails. Empty: the owner's email address.",
+    )
+    enrollment_count = fields.Integer(compute="_compute_enrollment_counts")
+    enrollment_active_count = fields.Integer(compute="_compute_enrollment_counts")
+    enrollment_queued_count = fields.Integer(compute="_compute_enrollment_counts")
+    enrollment_blocked_count = fields.Integer(compute="_compute_enrollment_counts")
+    enrollment_paused_count = fields.Integer(compute="_compute_enrollment_counts")
+    enrollment_finished_count = fields.Integer(compute="_compute_enrollment_counts")
+
+    _sql_constraints = [
+        (
+            "name_company_uniq",
+            "unique(name, company_id)",
+            "A sequence with this name already exists in this company: choose another name.",
+        ),
+        (
+            "daily_limit_positive",
+            "CHECK(daily_limit >= 0)",
+            "The daily limit cannot be negative: use 0 for no limit.",
+        ),
+    ]
+
+    @api.depends("step_ids")
+    def _compute_step_count(self):
+        for sequence in self:
+            sequence.step_count = len(sequence.step_ids)
+
+    @api.depends("enrollment_ids.state")
+    def _compute_enrollment_counts(self):
+        counts = {
+            (sequence.id, state): count
+            for sequence, state, count in self.env["sales.sequence.enrollment"]._read_group(
+                [("sequence_id", "in", self.ids)], ["sequence_id", "state"], ["__count"]
+            )
+        }
+        for sequence in self:
+            def count(*states, sequence_id=sequence.id):
+                return sum(counts.get((sequence_id, state), 0) for state in states)
+
+            sequence.enrollment_count = count(*dict(self.env["sales.sequence.enrollment"]._fields["state"].selection))
+            sequence.enrollment_active_count = count("active")
+            sequence.enrollment_queued_count = count("queued")
+            sequence.enrollment_blocked_count = count("blocked")
+            sequence.enrollment_paused_count = count("paused")
+            sequence.enrollment_finished_count = count("finished", "completed")
+
+    # ------------------------------------------------------------------
+    # Sender and schedule
+    # ------------------------------------------------------------------
+
+    def _get_email_from(self):
+        self.ensure_one()
+        return self.email_from or self.user_id.email_formatted or False
+
+    def _get_mailbox(self):
+        """The normalized sending address: the unit the daily limit counts per."""
+        self.ensure_one()
+        return email_normalize(self._get_email_from() or "") or False
+
+    def _get_send_schedule(self):
+        """The pure-Python schedule built from the calendar: windows, timezone, excluded dates."""
+        self.ensure_one()
+        calendar = self.calendar_id
+        windows = [
+            (int(att.dayofweek), att.hour_from, att.hour_to)
+            for att in calendar.attendance_ids
+            if not att.display_type and att.day_period != "lunch" and att.hour_to > att.hour_from
+        ]
+        excluded = [(leave.date_from, leave.date_to) for leave in calendar.global_leave_ids]
+        return SendSchedule(windows, tz=calendar.tz or "UTC", excluded=excluded)
+
+    # ------------------------------------------------------------------
+    # Activation
+    # ------------------------------------------------------------------
+
+    def _get_activation_problems(self):
+        """Every reason this sequence cannot run yet, in words that name the field and the fix."""
+        self.ensure_one()
+        problems = []
+        if not self.step_ids:
+            problems.append(_("Steps: add at least one step."))
+        for step in self.step_ids:
+            problems.extend(step._get_activation_problems())
+        if not self._get_mailbox():
+            problems.append(
+                _(
+                    "Send From: no sender address could be resolved. Fill 'Send From' or give the owner %(owner)s "
+                    "an email address.",
+                    owner=self.user_id.name,
+                )
+            )
+        if not self.calendar_id:
+            problems.append(_("Send Schedule: choose a working-hours calendar."))
+        else:
+            try:
+                self._get_send_schedule().next_slot(fields.Datetime.now())
+            except ScheduleError as error:
+                problems.append(_("Send Schedule '%(calendar)s': %(error)s", calendar=self.calendar_id.name, error=error))
+        return problems
+
+    def _check_can_activate(self):
+        messages = []
+        for sequence in self:
+            problems = sequence._get_activation_problems()
+            if problems:
+                messages.append(
+                    _("Sequence '%(name)s' cannot be activated:", name=sequence.name)
+                    + "\n"
+                    + "\n".join("- %s" % problem for problem in problems)
+                )
+        if messages:
+            raise UserError("\n\n".join(messages))
+
+    def action_activate(self):
+        to_activate = self.filtered(lambda s: s.state == "draft")
+        to_activate._check_can_activate()
+        to_activate.write({"state": "active"})
+        to_activate.enrollment_ids.filtered(lambda e: e.state == "draft")._start()
+        self.filtered(lambda s: s.state == "paused").action_resume()
+        return True
+
+    def action_pause(self):
+        running = self.filtered(lambda s: s.state == "active")
+        running.write({"state": "paused"})
+        running.enrollment_ids.filtered(lambda e: e.state in ("active", "queued"))._pause_for_sequence()
+        return True
+
+    def action_resume(self):
+        paused = self.filtered(lambda s: s.state == "paused")
+        paused._check_can_activate()
+        paused.write({"state": "active"})
+        paused.enrollment_ids.filtered(lambda e: e.state == "paused" and e.paused_by_sequence)._resume()
+        return True
+
+    # ------------------------------------------------------------------
+    # Enrollment
+    # ------------------------------------------------------------------
+
+    def _enroll_partners(self, partners):
+        """Enroll contacts; returns (enrollments, refusals) where refusals maps each refused partner to the reason.
+
+        Nothing is dropped silently: every partner given is either enrolled or refused with a reason.
+        """
+        self.ensure_one()
+        refusals = {}
+        already_in = self.env["sales.sequence.enrollment"].search(
+            [
+                ("sequence_id", "=", self.id),
+                ("partner_id", "in", partners.ids),
+                ("state", "in", OPEN_ENROLLMENT_STATES),
+            ]
+        ).partner_id
+        to_enroll = self.env["res.partner"]
+        for partner in partners:
+            reason = self._get_enrollment_refusal(partner, already_in)
+            if reason:
+                refusals[partner] = reason
+            else:
+                to_enroll |= partner
+        enrollments = (
+            self.env["sales.sequence.enrollment"]
+            .with_context(mail_create_nosubscribe=True)
+            .create([{"sequence_id": self.id, "partner_id": partner.id} for partner in to_enroll])
+        )
+        if self.state == "active":
+            enrollments._start()
+        elif self.state == "paused":
+            enrollments._pause_for_sequence()
+        return enrollments, refusals
+
+    def _get_enrollment_refusal(self, partner, already_in):
+        if partner in already_in:
+            return _("%(contact)s is already enrolled in this sequence.", contact=partner.display_name)
+        if not partner.email:
+            return _("%(contact)s has no email address: fill the contact's Email field.", contact=partner.display_name)
+        if not partner.email_normalized:
+            return _(
+                "%(contact)s has an invalid email address '%(email)s': correct the contact's Email field.",
+                contact=partner.display_name,
+                email=partner.email,
+            )
+        return False
+
+    # ------------------------------------------------------------------
+    # Actions
+    # ------------------------------------------------------------------
+
+    def action_open_enroll_wizard(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("sales_sequence.action_sales_sequence_enroll_wizard")
+        action["context"] = {"default_sequence_id": self.id}
+        return action
+
+    def action_view_enrollments(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("sales_sequence.action_sales_sequence_enrollment")
+        action["domain"] = [("sequence_id", "=", self.id)]
+        action["context"] = {"default_sequence_id": self.id, "search_default_group_by_state": 1}
+        state = self.env.context.get("enrollment_state")
+        if state:
+            action["context"] = {"default_sequence_id": self.id, "search_default_filter_%s" % state: 1}
+        return action

@@ -1,0 +1,470 @@
+import logging
+import threading
+from datetime import timedelta
+
+from markupsafe import Markup
+
+from odoo import _, api, fields, models
+from odoo.tools import SQL
+
+from ..lib.send_schedule import ScheduleError
+from .sales_sequence import OPEN_ENROLLMENT_STATES
+
+_logger = logging.getLogger(__name__)
+
+ENROLLMENT_STATES = [
+    ("draft", "Draft"),
+    ("active", "In Progress"),
+    ("queued", "Queued"),
+    ("blocked", "Blocked"),
+    ("paused", "Paused"),
+    ("finished", "Finished"),
+    ("completed", "Completed"),
+    ("canceled", "Canceled"),
+    ("excluded", "Excluded"),
+    ("bounced", "Bounced"),
+]
+DUE_STATES = ("active", "queued")
+# A step with no delay still waits a little after the previous one: two emails in the same second look automated,
+# and it keeps one cron pass from running the same enrollment twice.
+MIN_STEP_GAP = timedelta(minutes=5)
+# Enrollments locked and committed together; a crash loses at most one chunk's work, never sends it twice.
+CHUNK_SIZE = 50
+# Enrollments one cron call handles before reporting progress and letting Odoo call it again.
+BATCH_SIZE = 500
+
+
+class SalesSequenceEnrollment(models.Model):
+    _name = "sales.sequence.enrollment"
+    _description = "Sales Sequence Enrollment"
+    _inherit = ["mail.thread"]
+    _order = "id desc"
+    _rec_names_search = ["partner_id", "sequence_id"]
+    _check_company_auto = True
+
+    sequence_id = fields.Many2one(
+        "sales.sequence", required=True, index=True, ondelete="cascade", check_company=True
+    )
+    partner_id = fields.Many2one("res.partner", string="Contact", required=True, index=True, ondelete="cascade")
+    email = fields.Char(related="partner_id.email")
+    user_id = fields.Many2one(related="sequence_id.user_id", string="Owner", store=True, index=True)
+    company_id = fields.Many2one(related="sequence_id.company_id", store=True, index=True)
+    state = fields.Selection(
+        ENROLLMENT_STATES, default="draft", required=True, index=True, tracking=True, copy=False
+    )
+    state_reason = fields.Char(string="Reason", help="Why the enrollment is in its state.")
+    step_id = fields.Many2one(
+        "sales.sequence.step",
+        string="Next Step",
+        ondelete="set null",
+        domain="[('sequence_id', '=', sequence_id)]",
+    )
+    next_run_at = fields.Datetime(string="Next Run", index=True, copy=False)
+    date_enrolled = fields.Datetime(string="Enrolled On", default=fields.Datetime.now, readonly=True)
+    date_done = fields.Datetime(string="Ended On", readonly=True, copy=False)
+    last_touch_at = fields.Datetime(string="Last Step Sent", readonly=True, copy=False)
+    paused_by_sequence = fields.Boolean(readonly=True, copy=False)
+    touch_ids = fields.One2many("sales.sequence.touch", "enrollment_id", string="Steps Run")
+    touch_count = fields.Integer(compute="_compute_touch_count")
+
+    def init(self):
+        # One open enrollment per contact and sequence, enforced where two workers cannot both miss it.
+        self.env.cr.execute(
+            SQL(
+                "CREATE UNIQUE INDEX IF NOT EXISTS sales_sequence_enrollment_open_uniq "
+                "ON sales_sequence_enrollment (sequence_id, partner_id) WHERE state IN %s",
+                OPEN_ENROLLMENT_STATES,
+            )
+        )
+        # The run cron's only question: which open enrollments are due.
+        self.env.cr.execute(
+            SQL(
+                "CREATE INDEX IF NOT EXISTS sales_sequence_enrollment_due_idx "
+                "ON sales_sequence_enrollment (next_run_at) WHERE state IN %s",
+                DUE_STATES,
+            )
+        )
+
+    @api.depends("partner_id", "sequence_id")
+    def _compute_display_name(self):
+        for enrollment in self:
+            enrollment.display_name = "%s / %s" % (enrollment.partner_id.display_name, enrollment.sequence_id.name)
+
+    def _compute_touch_count(self):
+        counts = dict(
+            self.env["sales.sequence.touch"]._read_group(
+                [("enrollment_id", "in", self.ids)], ["enrollment_id"], ["__count"]
+            )
+        )
+        for enrollment in self:
+            enrollment.touch_count = counts.get(enrollment, 0)
+
+    # ------------------------------------------------------------------
+    # Scheduling
+    # ------------------------------------------------------------------
+
+    def _get_contact_tz(self):
+        self.ensure_one()
+        return self.partner_id.tz if self.sequence_id.use_contact_tz and self.partner_id.tz else None
+
+    def _next_allowed_slot(self, schedule, not_before):
+        """The first instant the schedule allows at or after `not_before`, for this contact."""
+        self.ensure_one()
+        seed = self.id if self.sequence_id.randomize else None
+        return schedule.next_slot(not_before, tz=self._get_contact_tz(), seed=seed)
+
+    @staticmethod
+    def _step_base_time(step, after, follows_send):
+        if step.delay_days:
+            return after + timedelta(days=step.delay_days)
+        return after + MIN_STEP_GAP if follows_send else after
+
+    def _schedule_step(self, step, after, schedules, follows_send=True):
+        """Point the enrollment at `step`, due at the first allowed slot `step.delay_days` after `after`
+        (the previous send, or the enrollment when `follows_send` is False)."""
+        self.ensure_one()
+        schedule = schedules.setdefault(self.sequence_id, self.sequence_id._get_send_schedule())
+        try:
+            next_run = self._next_allowed_slot(schedule, self._step_base_time(step, after, follows_send))
+        except ScheduleError as error:
+            return {"step_id": step.id, "state": "blocked", "state_reason": str(error), "next_run_at": False}
+        return {"step_id": step.id, "state": "active", "state_reason": False, "next_run_at": next_run}
+
+    def _start(self):
+        """Start draft enrollments of active sequences at their first step."""
+        schedules = {}
+        for enrollment in self:
+            first_step = enrollment.sequence_id.step_ids[:1]
+            if not first_step:
+                enrollment._finish()
+                continue
+            values = enrollment._schedule_step(first_step, fields.Datetime.now(), schedules, follows_send=False)
+            values["state_reason"] = values["state_reason"] or _("Waiting for step 1.")
+            enrollment.write(values)
+        self._wake_cron_for_due()
+
+    def _reschedule(self):
+        """Recompute when the waiting step runs, after its delay or the sequence's steps changed."""
+        schedules = {}
+        now = fields.Datetime.now()
+        for enrollment in self:
+            after = enrollment.last_touch_at or enrollment.date_enrolled
+            values = enrollment._schedule_step(
+                enrollment.step_id, after, schedules, follows_send=bool(enrollment.last_touch_at)
+            )
+            if values["next_run_at"] and values["next_run_at"] < now:
+                values["next_run_at"] = enrollment._next_allowed_slot(schedules[enrollment.sequence_id], now)
+            if enrollment.state == "queued" and values["state"] == "active":
+                values.pop("state")
+                values.pop("state_reason")
+            enrollment.write(values)
+        self._wake_cron_for_due()
+
+    def _wake_cron_for_due(self):
+        """Ask the run cron to wake when these enrollments fall due, so a step leaves within minutes of its slot
+        rather than at the next hourly run."""
+        horizon = fields.Datetime.now() + timedelta(days=1)
+        moments = {
+            enrollment.next_run_at.replace(second=0, microsecond=0) + timedelta(minutes=1)
+            if enrollment.next_run_at.second or enrollment.next_run_at.microsecond
+            else enrollment.next_run_at
+            for enrollment in self
+            if enrollment.state in DUE_STATES and enrollment.next_run_at and enrollment.next_run_at <= horizon
+        }
+        if moments:
+            cron = self.env.ref("sales_sequence.ir_cron_run_sequences", raise_if_not_found=False)
+            if cron:
+                cron._trigger(sorted(moments))
+
+    # ------------------------------------------------------------------
+    # State changes
+    # ------------------------------------------------------------------
+
+    def _finish(self):
+        self.write(
+            {
+                "state": "finished",
+                "state_reason": _("All steps were run."),
+                "step_id": False,
+                "next_run_at": False,
+                "date_done": fields.Datetime.now(),
+            }
+        )
+
+    def _pause_for_sequence(self):
+        self.write(
+            {
+                "state": "paused",
+                "paused_by_sequence": True,
+                "state_reason": _("The sequence is paused; steps resume when it is resumed."),
+            }
+        )
+
+    def _resume(self):
+        self.write({"state": "active", "paused_by_sequence": False, "state_reason": False})
+        self.filtered("step_id")._reschedule()
+        self.filtered(lambda e: not e.step_id)._finish()
+
+    def action_pause(self):
+        self.filtered(lambda e: e.state in ("draft", "active", "queued", "blocked")).write(
+            {
+                "state": "paused",
+                "paused_by_sequence": False,
+                "state_reason": _("Paused by %(user)s.", user=self.env.user.name),
+            }
+        )
+        return True
+
+    def action_resume(self):
+        to_resume = self.filtered(lambda e: e.state in ("paused", "blocked"))
+        started = to_resume.filtered(lambda e: e.sequence_id.state == "active")
+        started._resume()
+        (to_resume - started).write(
+            {"state": "draft", "paused_by_sequence": False, "state_reason": _("Starts when the sequence is activated.")}
+        )
+        return True
+
+    def action_cancel(self):
+        self.filtered(lambda e: e.state in OPEN_ENROLLMENT_STATES).write(
+            {
+                "state": "canceled",
+                "state_reason": _("Unenrolled by %(user)s.", user=self.env.user.name),
+                "next_run_at": False,
+                "date_done": fields.Datetime.now(),
+            }
+        )
+        return True
+
+    # ------------------------------------------------------------------
+    # The run cron
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _cron_run_sequences(self, batch_size=BATCH_SIZE, chunk_size=CHUNK_SIZE):
+        """Run the due step of due enrollments, chunk by chunk, each chunk locked, run and committed on its own."""
+        now = fields.Datetime.now()
+        auto_commit = not getattr(threading.current_thread(), "testing", False)
+        done = 0
+        while done < batch_size:
+            enrollments = self._lock_due(now, min(chunk_size, batch_size - done))
+            if not enrollments:
+                break
+            enrollments._run_due_step(now)
+            done += len(enrollments)
+            if auto_commit:
+                # Commit per chunk releases the row locks and makes each chunk's sends final on their own.
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+        remaining = self._count_due(now)
+        self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
+        return done
+
+    def _due_where(self, now):
+        return SQL(
+            "e.state IN %s AND e.next_run_at <= %s AND s.state = 'active' AND s.active",
+            DUE_STATES,
+            now,
+        )
+
+    def _lock_due(self, now, limit):
+        """Due enrollments no other worker holds, locked until commit; rows another worker holds are skipped."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT e.id FROM sales_sequence_enrollment e
+                  JOIN sales_sequence s ON s.id = e.sequence_id
+                 WHERE %s
+              ORDER BY e.next_run_at, e.id
+                 LIMIT %s
+                   FOR NO KEY UPDATE OF e SKIP LOCKED
+                """,
+                self._due_where(now),
+                limit,
+            )
+        )
+        enrollments = self.browse([row[0] for row in self.env.cr.fetchall()])
+        # Another worker may have moved them on before we got the lock: read their committed values.
+        enrollments.invalidate_recordset()
+        return enrollments
+
+    def _count_due(self, now):
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                "SELECT count(*) FROM sales_sequence_enrollment e JOIN sales_sequence s ON s.id = e.sequence_id "
+                "WHERE %s",
+                self._due_where(now),
+            )
+        )
+        return self.env.cr.fetchone()[0]
+
+    def _run_due_step(self, now):
+        schedules = {}
+        self.filtered(lambda e: not e.step_id)._finish()
+        for (sequence, step), enrollments in self.filtered("step_id").grouped(
+            lambda e: (e.sequence_id, e.step_id)
+        ).items():
+            schedules.setdefault(sequence, sequence._get_send_schedule())
+            enrollments._run_email_step(step, now, schedules)
+
+    def _run_email_step(self, step, now, schedules):
+        """Send `step` to these enrollments of one sequence: block the unsendable, queue what is over the daily
+        limit, send the rest, each in its own savepoint so one failure never stops the others."""
+        sequence = step.sequence_id
+        sendable = self._block_unsendable()
+        sendable, over_limit = sendable._split_by_daily_limit(sequence, schedules[sequence], now)
+        over_limit._queue_for_daily_limit(sequence, schedules[sequence], now)
+        if not sendable:
+            return
+        rendered, render_errors = sendable._render_step(step)
+        for enrollment in sendable:
+            error = render_errors.get(enrollment.partner_id.id)
+            if error:
+                enrollment._block(_("The email of step '%(step)s' could not be rendered: %(error)s",
+                                    step=step.name, error=error))
+                continue
+            subject, body = rendered[enrollment.partner_id.id]
+            try:
+                with self.env.cr.savepoint():
+                    enrollment._send_step_email(step, subject, body, now)
+                    enrollment._advance_after(step, now, schedules)
+            except Exception as error:  # noqa: BLE001 - one contact's failure must not stop the batch
+                _logger.warning("Sequence enrollment %s: sending step %s failed", enrollment.id, step.id,
+                                exc_info=True)
+                enrollment._block(_("Sending step '%(step)s' failed: %(error)s", step=step.name, error=error))
+        self._wake_cron_for_due()
+
+    def _block(self, reason):
+        self.write({"state": "blocked", "state_reason": reason})
+
+    def _block_unsendable(self):
+        """Block enrollments whose contact has no valid email address; return the others."""
+        invalid = self.filtered(lambda e: not e.partner_id.email_normalized)
+        for enrollment in invalid:
+            if enrollment.partner_id.email:
+                enrollment._block(
+                    _(
+                        "The contact's email address '%(email)s' is invalid: correct the contact's Email field, "
+                        "then resume the enrollment.",
+                        email=enrollment.partner_id.email,
+                    )
+                )
+            else:
+                enrollment._block(
+                    _("The contact has no email address: fill the contact's Email field, then resume the enrollment.")
+                )
+        return self - invalid
+
+    def _split_by_daily_limit(self, sequence, schedule, now):
+        """(sendable, over the limit) given what the sequence's mailbox already sent today across all sequences."""
+        limit = sequence.daily_limit
+        if not limit:
+            return self, self.browse()
+        mailbox = sequence._get_mailbox()
+        # Serialize the count-then-send of one mailbox across workers, so two of them cannot both take the last slot.
+        self.env.cr.execute(SQL("SELECT pg_advisory_xact_lock(hashtext(%s))", "sales_sequence:%s" % mailbox))
+        sent_today = self.env["sales.sequence.touch"]._count_sent_by_mailbox(mailbox, *schedule.day_bounds(now))
+        available = max(limit - sent_today, 0)
+        return self[:available], self[available:]
+
+    def _queue_for_daily_limit(self, sequence, schedule, now):
+        if not self:
+            return
+        tomorrow = schedule.next_day_start(now)
+        reason = _(
+            "Daily limit of %(limit)s emails reached for mailbox %(mailbox)s; sends at the next allowed slot.",
+            limit=sequence.daily_limit,
+            mailbox=sequence._get_mailbox(),
+        )
+        for enrollment in self:
+            enrollment.write(
+                {
+                    "state": "queued",
+                    "state_reason": reason,
+                    "next_run_at": enrollment._next_allowed_slot(schedule, tomorrow),
+                }
+            )
+
+    def _render_step(self, step):
+        """Render the step for all contacts at once; when that fails, render one by one to find the culprits.
+
+        Returns ({partner_id: (subject, body)}, {partner_id: error message}).
+        """
+        partner_ids = self.partner_id.ids
+        try:
+            with self.env.cr.savepoint():
+                return step._render_email(partner_ids), {}
+        except Exception:  # noqa: BLE001 - isolate the contacts whose data breaks the template
+            _logger.info("Sequence step %s: batch rendering failed, rendering contact by contact", step.id)
+        rendered, errors = {}, {}
+        for partner_id in partner_ids:
+            try:
+                with self.env.cr.savepoint():
+                    rendered.update(step._render_email([partner_id]))
+            except Exception as error:  # noqa: BLE001
+                errors[partner_id] = str(error)
+        return rendered, errors
+
+    def _send_step_email(self, step, subject, body, now):
+        """Post the email on the enrollment's thread: it shows in the chatter and leaves through the mail queue."""
+        self.ensure_one()
+        sequence = self.sequence_id
+        first_touch = self.touch_ids.filtered("mail_message_id").sorted("date")[:1]
+        parent = False
+        if step.thread_mode == "reply" and first_touch:
+            subject = "Re: %s" % first_touch.subject
+            parent = self.touch_ids.filtered("mail_message_id").sorted("date")[-1:].mail_message_id
+        message = self.with_context(mail_create_nosubscribe=True, mail_post_autofollow=False).message_post(
+            body=Markup(body),
+            subject=subject,
+            message_type="comment",
+            subtype_xmlid="mail.mt_comment",
+            author_id=sequence.user_id.partner_id.id,
+            email_from=sequence._get_email_from(),
+            partner_ids=self.partner_id.ids,
+            parent_id=parent.id if parent else False,
+            email_layout_xmlid="sales_sequence.mail_layout_sequence",
+            force_send=False,
+        )
+        self.env["sales.sequence.touch"].create(
+            {
+                "enrollment_id": self.id,
+                "step_id": step.id,
+                "date": now,
+                "mailbox": sequence._get_mailbox(),
+                "mail_message_id": message.id,
+                "subject": subject,
+            }
+        )
+        self.partner_id._message_log(
+            body=_(
+                "Sequence %(sequence)s, step '%(step)s' sent: %(subject)s",
+                sequence=sequence.name,
+                step=step.name,
+                subject=subject,
+            ),
+        )
+
+    def _advance_after(self, step, sent_at, schedules):
+        self.ensure_one()
+        next_step = step._get_next_step(done_steps=self.touch_ids.step_id)
+        self.last_touch_at = sent_at
+        if not next_step:
+            self._finish()
+            return
+        values = self._schedule_step(next_step, sent_at, schedules)
+        if values["state"] == "active":
+            values["state_reason"] = _(
+                "Step '%(step)s' sent; next: '%(next)s'.", step=step.name, next=next_step.name
+            )
+        self.write(values)
+
+    # ------------------------------------------------------------------
+    # Views
+    # ------------------------------------------------------------------
+
+    def action_view_touches(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("sales_sequence.action_sales_sequence_touch")
+        action["domain"] = [("enrollment_id", "=", self.id)]
+        return action

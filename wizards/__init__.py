@@ -1,0 +1,2 @@
+from . import sales_sequence_enroll_wizard
+from . import sales_sequence_enroll_wizard_line
