@@ -5,7 +5,6 @@
     "category": "Sales/CRM",
     "license": "LGPL-3",
     "author": "sales_sequence developers",
-    "website": "https://github.com/sales-sequence/sales_sequence",
     "depends": ["crm", "mail", "contacts", "resource", "sales_team"],
     "data": [
         "security/sales_sequence_security.xml",
@@ -19,6 +18,4 @@
         "views/sales_sequence_menus.xml",
     ],
     "demo": ["demo/sales_sequence_demo.xml"],
-    "installable": True,
-    "application": False,
 }

@@ -23,12 +23,13 @@ import math
 import random
 from bisect import bisect_right
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = ["ScheduleError", "SendSchedule", "Window", "excluded_from_local_dates"]
 
+HOURS_PER_DAY = 24
 DAY = timedelta(days=1)
 SECOND = timedelta(seconds=1)
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -48,7 +49,8 @@ NO_WINDOW_MESSAGE = (
 
 class ScheduleError(ValueError):
     """Raised when a schedule cannot produce a slot (no window at all, bad window, unknown timezone, horizon
-    exhausted). The message names the setting at fault and how to fix it, so it can be shown to users as is."""
+    exhausted). The message names the setting at fault and how to fix it, so it can be shown to users as is.
+    """
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ def _hours_to_seconds(hours):
 
 def _check_window(weekday, start, end):
     """Raise ScheduleError unless (weekday, start, end) describes a usable window."""
-    if isinstance(weekday, bool) or not isinstance(weekday, int) or not 0 <= weekday <= 6:
+    if isinstance(weekday, bool) or not isinstance(weekday, int) or not 0 <= weekday < len(WEEKDAY_NAMES):
         raise ScheduleError(
             f"A send window has an invalid weekday {weekday!r}: use a whole number from 0 (Monday) to 6 (Sunday)."
         )
@@ -104,7 +106,7 @@ def _check_window(weekday, start, end):
         raise ScheduleError(
             f"The {day} send window starts at a negative hour ({start!r}): use a start hour from 0 (midnight) to 24."
         )
-    if end > 24:
+    if end > HOURS_PER_DAY:
         raise ScheduleError(
             f"The {day} send window ends after 24:00 ({end!r}): use an end hour of at most 24 (midnight); "
             "to keep sending after midnight add a window starting at 0 on the next day."
@@ -120,7 +122,7 @@ def _as_window(item):
     """Accept a Window or a (weekday, start, end) tuple/list."""
     if isinstance(item, Window):
         return item
-    if isinstance(item, (tuple, list)) and len(item) == 3:
+    if isinstance(item, (tuple, list)) and len(item) == len(Window.__dataclass_fields__):
         return Window(*item)
     raise ScheduleError(
         f"A send window must be a Window or a (weekday, start hour, end hour) tuple such as (0, 9, 17), got {item!r}."
@@ -144,22 +146,26 @@ def _as_naive_utc(value):
     if not isinstance(value, datetime):
         raise TypeError(f"Expected a datetime in UTC, got {value!r}.")
     if value.tzinfo is not None and value.utcoffset() is not None:
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
     return value.replace(tzinfo=None)
+
+
+def _excluded_period(item):
+    """One excluded period as a (start, end) pair of naive UTC datetimes; ScheduleError when it is not a pair."""
+    try:
+        start, end = item
+        return _as_naive_utc(start), _as_naive_utc(end)
+    except (TypeError, ValueError) as error:
+        raise ScheduleError(
+            f"An excluded period must be a (start, end) pair of UTC datetimes, got {item!r}."
+        ) from error
 
 
 def _merge_excluded(excluded):
     """Validate excluded (start, end) periods and return them sorted, merged and naive UTC."""
     periods = []
     for item in excluded:
-        if not isinstance(item, (tuple, list)) or len(item) != 2:
-            raise ScheduleError(f"An excluded period must be a (start, end) pair of UTC datetimes, got {item!r}.")
-        try:
-            start, end = (_as_naive_utc(value) for value in item)
-        except TypeError as error:
-            raise ScheduleError(
-                f"An excluded period must be a (start, end) pair of UTC datetimes, got {item!r}."
-            ) from error
+        start, end = _excluded_period(item)
         if end < start:
             raise ScheduleError(
                 f"The excluded period {start} - {end} (UTC) ends before it starts: swap its start and end."
@@ -212,12 +218,12 @@ def _wall_to_utc(zone, wall):
 
     Repeated (fall-back) wall times resolve to their first occurrence (fold=0).
     """
-    instant = wall.replace(tzinfo=zone).astimezone(timezone.utc).replace(tzinfo=None)
+    instant = wall.replace(tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
     if _to_local(zone, instant) == wall:
         return instant
     # In a gap fold=1 reads the wall time with the offset after the jump, which lands before the jump; the jump
     # itself is the first instant showing a wall time later than `wall`.
-    before = wall.replace(tzinfo=zone, fold=1).astimezone(timezone.utc).replace(tzinfo=None)
+    before = wall.replace(tzinfo=zone, fold=1).astimezone(UTC).replace(tzinfo=None)
     return _first_offset_change(zone, before, instant, _utc_offset(zone, before))
 
 

@@ -48,7 +48,7 @@ class SalesSequence(models.Model):
         required=True,
         help="Classic: steps run in order, day by day. Smart: the step that matches the contact's behaviour runs.",
     )
-    step_ids = fields.One2many("sales.sequence.step", "sequence_id", string="Steps", copy=True)
+    step_ids = fields.One2many("sales.sequence.step", "sequence_id", copy=True)
     step_count = fields.Integer(compute="_compute_step_count")
     audience_ids = fields.One2many("sales.sequence.audience", "sequence_id", string="Audience", copy=True)
     enrollment_ids = fields.One2many("sales.sequence.enrollment", "sequence_id", string="Enrollments")

@@ -10,7 +10,7 @@ class SalesSequenceEnrollWizard(models.TransientModel):
     _description = "Enroll Contacts in a Sequence"
 
     sequence_id = fields.Many2one(
-        "sales.sequence", string="Sequence", domain="[('state', 'in', ('draft', 'active', 'paused'))]"
+        "sales.sequence", domain="[('state', 'in', ('draft', 'active', 'paused'))]"
     )
     partner_ids = fields.Many2many("res.partner", string="Contacts")
     state = fields.Selection([("choose", "Choose"), ("done", "Done")], default="choose")
