@@ -22,7 +22,7 @@ Excluded periods are absolute half-open ``[start, end)`` UTC ranges (Odoo stores
 import math
 import random
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -122,7 +122,7 @@ def _as_window(item):
     """Accept a Window or a (weekday, start, end) tuple/list."""
     if isinstance(item, Window):
         return item
-    if isinstance(item, (tuple, list)) and len(item) == len(Window.__dataclass_fields__):
+    if isinstance(item, (tuple, list)) and len(item) == len(fields(Window)):
         return Window(*item)
     raise ScheduleError(
         f"A send window must be a Window or a (weekday, start hour, end hour) tuple such as (0, 9, 17), got {item!r}."

@@ -50,7 +50,7 @@ class SalesSequence(models.Model):
     )
     step_ids = fields.One2many("sales.sequence.step", "sequence_id", copy=True)
     step_count = fields.Integer(compute="_compute_step_count")
-    audience_ids = fields.One2many("sales.sequence.audience", "sequence_id", string="Audience", copy=True)
+    audience_ids = fields.One2many("sales.sequence.audience", "sequence_id", copy=True)
     enrollment_ids = fields.One2many("sales.sequence.enrollment", "sequence_id", string="Enrollments")
     calendar_id = fields.Many2one(
         "resource.calendar",

@@ -1,6 +1,6 @@
 import uuid
 from contextlib import closing
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from odoo import SUPERUSER_ID, Command, api, fields
 from odoo.tests import TransactionCase, tagged
@@ -48,7 +48,8 @@ class TestSequenceConcurrency(TransactionCase):
             sequence.action_activate()
             enrollments, _refusals = sequence._enroll_partners(partners)
             enrollments.write({"next_run_at": fields.Datetime.now() - timedelta(minutes=5)})
-            cr.commit()
+            # A second connection must see the data: it has to be committed.
+            cr.commit()  # pylint: disable=invalid-commit
             self.ids = {
                 "calendar": calendar.id,
                 "user": user.id,
@@ -78,7 +79,8 @@ class TestSequenceConcurrency(TransactionCase):
             user.unlink()
             partner.unlink()
             env["resource.calendar"].browse(self.ids["calendar"]).unlink()
-            cr.commit()
+            # A second connection must see the data: it has to be committed.
+            cr.commit()  # pylint: disable=invalid-commit
 
     def _worker(self):
         """A cron worker of its own: a new connection and transaction."""

@@ -84,7 +84,7 @@ class TestSequenceLifecycle(SalesSequenceCommon):
         sequence = self._create_sequence()
         sequence.action_activate()
         action = sequence.action_open_enroll_wizard()
-        form = Form(self.env["sales.sequence.enroll.wizard"].with_context(action["context"]))
+        form = Form(self.env["sales.sequence.enroll.wizard"].with_context(**action["context"]))
         form.partner_ids.add(self.contacts[0])
         result = form.save().action_enroll()
         self.assertEqual(result["tag"], "display_notification")

@@ -87,7 +87,7 @@ class TestSequenceRun(SalesSequenceCommon):
     def test_delay_lands_outside_window_moves_to_next_opening(self):
         """Friday 16:30 + 1 day is Saturday: the step waits for Monday 09:00."""
         friday_1530 = datetime(2026, 12, 11, 15, 30)  # 16:30 Brussels, inside the window
-        sequence, enrollments = self._start_sequence(self.contacts[:2], when=friday_1530, delays=(0, 1))
+        _sequence, enrollments = self._start_sequence(self.contacts[:2], when=friday_1530, delays=(0, 1))
         self.assertEqual(set(enrollments.mapped("next_run_at")), {friday_1530}, "step 1 leaves at once")
         with self.at(friday_1530):
             self.run_cron()
@@ -103,7 +103,7 @@ class TestSequenceRun(SalesSequenceCommon):
                 "date_to": datetime(2026, 12, 9, 23, 0),
             }
         )
-        sequence, enrollments = self._start_sequence(self.contacts[:3])
+        _sequence, enrollments = self._start_sequence(self.contacts[:3])
         with self.at(datetime(2026, 12, 7, 8, 0)):
             self.run_cron()
         self.assertEqual(set(enrollments.mapped("next_run_at")), {datetime(2026, 12, 10, 8, 0)})
@@ -117,7 +117,7 @@ class TestSequenceRun(SalesSequenceCommon):
         new_york.tz = "America/New_York"
         brussels.tz = "Europe/Brussels"
         no_tz.tz = False
-        sequence, enrollments = self._start_sequence(new_york | brussels | no_tz, use_contact_tz=True)
+        _sequence, enrollments = self._start_sequence(new_york | brussels | no_tz, use_contact_tz=True)
         by_contact = {enrollment.partner_id: enrollment for enrollment in enrollments}
         self.assertEqual(by_contact[new_york].next_run_at, datetime(2026, 12, 7, 14, 0))  # 09:00 EST
         self.assertEqual(by_contact[brussels].next_run_at, datetime(2026, 12, 7, 8, 0))
@@ -132,7 +132,7 @@ class TestSequenceRun(SalesSequenceCommon):
         self.assertInWindow(by_contact[new_york].touch_ids.date, ZoneInfo("America/New_York"))
 
     def test_randomized_send_time_is_inside_window_and_reproducible(self):
-        sequence, enrollments = self._start_sequence(randomize=True)
+        _sequence, enrollments = self._start_sequence(randomize=True)
         times = enrollments.mapped("next_run_at")
         for moment in times:
             self.assertInWindow(moment)
@@ -195,7 +195,7 @@ class TestSequenceRun(SalesSequenceCommon):
         self.assertEqual(others[0].touch_ids.subject, "Offer %s" % others[0].partner_id.ref.lower())
 
     def test_contact_without_valid_email_is_blocked(self):
-        sequence, enrollments = self._start_sequence(self.contacts[:3])
+        _sequence, enrollments = self._start_sequence(self.contacts[:3])
         self.contacts[0].email = "not-an-address"
         self.contacts[1].email = False
         with self.at(datetime(2026, 12, 7, 8, 0)):
@@ -216,7 +216,7 @@ class TestSequenceRun(SalesSequenceCommon):
         self.assertEqual(by_contact[self.contacts[0]].touch_count, 1)
 
     def test_cron_twice_in_the_same_minute_never_sends_twice(self):
-        sequence, enrollments = self._start_sequence()
+        _sequence, enrollments = self._start_sequence()
         with self.at(datetime(2026, 12, 7, 8, 0)):
             self.run_cron()
             self.run_cron()
@@ -253,7 +253,7 @@ class TestSequenceRun(SalesSequenceCommon):
         self.assertIn(monday_1000, capture.records.mapped("call_at"))
 
     def test_progress_is_reported_in_batches(self):
-        sequence, enrollments = self._start_sequence()
+        _sequence, enrollments = self._start_sequence()
         with self.at(datetime(2026, 12, 7, 8, 0)):
             done = self.env["sales.sequence.enrollment"]._cron_run_sequences(batch_size=4, chunk_size=3)
             self.assertEqual(done, 4)

@@ -137,8 +137,8 @@ def main():
         elif path.name == "ir.model.access.csv":
             check_access_csv(path, models, manifest.get("depends", []), problems)
     for problem in problems:
-        print(problem)
-    print(f"data files: {checked} checked, {len(problems)} problem(s)")
+        sys.stdout.write(problem + "\n")
+    sys.stdout.write(f"data files: {checked} checked, {len(problems)} problem(s)\n")
     return 1 if problems else 0
 
 

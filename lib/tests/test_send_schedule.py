@@ -11,7 +11,7 @@ Australia/Sydney Apr 5 (AEDT UTC+11 -> AEST UTC+10 at 03:00) and Oct 4 (AEST -> 
 import os
 import subprocess
 import sys
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -30,7 +30,7 @@ SUNDAY = 6
 
 def to_local(instant, tz):
     """Naive UTC -> naive local wall time, computed independently of the engine."""
-    return instant.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(tz)).replace(tzinfo=None)
+    return instant.replace(tzinfo=UTC).astimezone(ZoneInfo(tz)).replace(tzinfo=None)
 
 
 def in_local_window(instant, tz, windows):
