@@ -1,0 +1,30 @@
+"""Benchmark of the pure-Python send schedule: next_slot calls per second on a realistic calendar."""
+
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
+
+from send_schedule import SendSchedule, excluded_from_local_dates  # noqa: E402
+
+
+def main(calls=20000):
+    windows = [(day, 9, 12) for day in range(5)] + [(day, 13, 17) for day in range(5)]
+    holidays = excluded_from_local_dates([datetime(2026, 12, 24).date(), datetime(2026, 12, 25).date()], "Europe/Berlin")
+    schedule = SendSchedule(windows, tz="Europe/Berlin", excluded=holidays)
+    start = datetime(2026, 12, 1, 0, 0)
+    instants = [start + timedelta(minutes=37 * i) for i in range(calls)]
+    for label, kwargs in (("plain", {}), ("contact tz", {"tz": "America/New_York"}), ("randomized", {"seed": 42})):
+        began = time.perf_counter()
+        for instant in instants:
+            schedule.next_slot(instant, **kwargs)
+        elapsed = time.perf_counter() - began
+        sys.stdout.write(
+            "bench next_slot %-10s: %d calls in %.3f s = %8.0f calls/s\n" % (label, calls, elapsed, calls / elapsed)
+        )
+
+
+if __name__ == "__main__":
+    main()
