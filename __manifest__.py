@@ -18,4 +18,7 @@
         "views/sales_sequence_menus.xml",
     ],
     "demo": ["demo/sales_sequence_demo.xml"],
+    "assets": {
+        "web.assets_tests": ["sales_sequence/static/tests/tours/**/*"],
+    },
 }

@@ -274,8 +274,8 @@ class SalesSequence(models.Model):
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id("sales_sequence.action_sales_sequence_enrollment")
         action["domain"] = [("sequence_id", "=", self.id)]
-        action["context"] = {"default_sequence_id": self.id, "search_default_group_by_state": 1}
+        action["context"] = {"default_sequence_id": self.id}
         state = self.env.context.get("enrollment_state")
         if state:
-            action["context"] = {"default_sequence_id": self.id, "search_default_filter_%s" % state: 1}
+            action["context"]["search_default_filter_%s" % state] = 1
         return action
