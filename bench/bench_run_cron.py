@@ -5,6 +5,7 @@ is deleted at the end. The cron commits per chunk, as it does in production. Siz
 """
 
 import os
+import sys
 import time
 from datetime import datetime, timedelta
 
@@ -61,9 +62,9 @@ def measure(env, size):
     queries = env.cr.sql_log_count - queries_before
     sent = len(enrollments.touch_ids)
     assert sent == size, (sent, size)
-    print(
+    sys.stdout.write(
         "bench run_cron: %5d enrollments, step 1 sent to all in %6.2f s = %6.1f enrollments/s, "
-        "%6d queries = %5.1f per enrollment" % (size, elapsed, size / elapsed, queries, queries / size)
+        "%6d queries = %5.1f per enrollment\n" % (size, elapsed, size / elapsed, queries, queries / size)
     )
     cleanup(env, enrollments)
 
@@ -83,4 +84,4 @@ def cleanup(env, enrollments):
 
 
 for bench_size in SIZES:
-    measure(env, bench_size)  # noqa: F821 - `env` is given by odoo-bin shell
+    measure(env, bench_size)  # noqa: F821  # pylint: disable=undefined-variable  (`env` comes from odoo-bin shell)

@@ -5,7 +5,10 @@ class ResPartner(models.Model):
     _inherit = "res.partner"
 
     sales_sequence_enrollment_ids = fields.One2many(
-        "sales.sequence.enrollment", "partner_id", string="Sequence Enrollments"
+        "sales.sequence.enrollment",
+        "partner_id",
+        string="Sequence Enrollments",
+        groups="sales_sequence.group_sales_sequence_user",
     )
     sales_sequence_enrollment_count = fields.Integer(
         compute="_compute_sales_sequence_enrollment_count", groups="sales_sequence.group_sales_sequence_user"

@@ -10,6 +10,8 @@ _logger = logging.getLogger(__name__)
 
 # Enrollment states in which a contact still counts as "in" the sequence.
 OPEN_ENROLLMENT_STATES = ("draft", "active", "queued", "blocked", "paused")
+# Settings that decide when an enrollment's next step may go out.
+SCHEDULE_FIELDS = {"calendar_id", "use_contact_tz", "randomize"}
 
 
 class SalesSequence(models.Model):
@@ -122,6 +124,20 @@ class SalesSequence(models.Model):
             sequence.enrollment_blocked_count = count("blocked")
             sequence.enrollment_paused_count = count("paused")
             sequence.enrollment_finished_count = count("finished", "completed")
+
+    def copy_data(self, default=None):
+        vals_list = super().copy_data(default=default)
+        if not default or "name" not in default:
+            for sequence, vals in zip(self, vals_list):
+                vals["name"] = _("%(name)s (copy)", name=sequence.name)
+        return vals_list
+
+    def write(self, vals):
+        result = super().write(vals)
+        if SCHEDULE_FIELDS.intersection(vals):
+            # The send schedule changed: waiting steps move to the new schedule's slots.
+            self.enrollment_ids.filtered(lambda e: e.state in ("active", "queued") and e.step_id)._reschedule()
+        return result
 
     # ------------------------------------------------------------------
     # Sender and schedule

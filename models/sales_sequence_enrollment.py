@@ -201,9 +201,13 @@ class SalesSequenceEnrollment(models.Model):
         )
 
     def _resume(self):
-        self.write({"state": "active", "paused_by_sequence": False, "state_reason": False})
-        self.filtered("step_id")._reschedule()
-        self.filtered(lambda e: not e.step_id)._finish()
+        not_started = self.filtered(lambda e: not e.step_id and not e.last_touch_at)
+        not_started.write({"paused_by_sequence": False})
+        not_started._start()
+        started = self - not_started
+        started.write({"state": "active", "paused_by_sequence": False, "state_reason": False})
+        started.filtered("step_id")._reschedule()
+        started.filtered(lambda e: not e.step_id)._finish()
 
     def action_pause(self):
         self.filtered(lambda e: e.state in ("draft", "active", "queued", "blocked")).write(
@@ -409,11 +413,11 @@ class SalesSequenceEnrollment(models.Model):
         """Post the email on the enrollment's thread: it shows in the chatter and leaves through the mail queue."""
         self.ensure_one()
         sequence = self.sequence_id
-        first_touch = self.touch_ids.filtered("mail_message_id").sorted("date")[:1]
+        earlier = self.touch_ids.filtered("mail_message_id").sorted("date")
         parent = False
-        if step.thread_mode == "reply" and first_touch:
-            subject = "Re: %s" % first_touch.subject
-            parent = self.touch_ids.filtered("mail_message_id").sorted("date")[-1:].mail_message_id
+        if step.thread_mode == "reply" and earlier:
+            subject = "Re: %s" % earlier[0].subject.removeprefix("Re: ")
+            parent = earlier[-1].mail_message_id
         message = self.with_context(mail_create_nosubscribe=True, mail_post_autofollow=False).message_post(
             body=Markup(body),
             subject=subject,

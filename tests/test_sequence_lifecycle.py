@@ -160,3 +160,32 @@ class TestSequenceLifecycle(SalesSequenceCommon):
         sequence.action_pause()
         sequence.action_resume()
         self.assertEqual(first.state, "paused")
+
+    def test_duplicate_gets_a_new_name(self):
+        sequence = self._create_sequence(name="Original")
+        copy = sequence.copy()
+        self.assertEqual(copy.name, "Original (copy)")
+        self.assertEqual(len(copy.step_ids), 3)
+        self.assertEqual(copy.state, "draft")
+
+    def test_enrolled_while_paused_starts_on_resume(self):
+        with self.at(MONDAY_0700_UTC):
+            sequence = self._create_sequence()
+            sequence.action_activate()
+            sequence.action_pause()
+            enrollments, _refusals = sequence._enroll_partners(self.contacts[:2])
+            self.assertEqual(set(enrollments.mapped("state")), {"paused"})
+            sequence.action_resume()
+        self.assertEqual(set(enrollments.mapped("state")), {"active"})
+        self.assertEqual(enrollments.step_id, sequence.step_ids[0])
+        self.assertEqual(set(enrollments.mapped("next_run_at")), {datetime(2026, 12, 7, 8, 0)})
+
+    def test_schedule_change_moves_waiting_steps(self):
+        with self.at(MONDAY_0700_UTC):
+            sequence = self._create_sequence()
+            sequence.action_activate()
+            enrollments, _refusals = sequence._enroll_partners(self.contacts[:2])
+            later = self.calendar.copy({"name": "Afternoons", "tz": "Europe/Brussels"})
+            later.attendance_ids.write({"hour_from": 14})
+            sequence.calendar_id = later
+        self.assertEqual(set(enrollments.mapped("next_run_at")), {datetime(2026, 12, 7, 13, 0)})
