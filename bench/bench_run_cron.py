@@ -83,5 +83,6 @@ def cleanup(env, enrollments):
     env.cr.commit()
 
 
+# `env` is defined by odoo-bin shell, which runs this file.
 for bench_size in SIZES:
-    measure(env, bench_size)  # noqa: F821  # pylint: disable=undefined-variable  (`env` comes from odoo-bin shell)
+    measure(env, bench_size)  # noqa: F821  # pylint: disable=undefined-variable
