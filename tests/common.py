@@ -32,27 +32,9 @@ class SalesSequenceCommon(MailCommon, CronMixinCase):
                 ],
             }
         )
-        cls.user_sales = new_test_user(
-            cls.env,
-            login="seq_sales",
-            name="Sally Sales",
-            email="sally.sales@test.example.com",
-            groups="base.group_user,sales_team.group_sale_salesman",
-        )
-        cls.user_sales_2 = new_test_user(
-            cls.env,
-            login="seq_sales_2",
-            name="Sam Seller",
-            email="sam.seller@test.example.com",
-            groups="base.group_user,sales_team.group_sale_salesman",
-        )
-        cls.user_sales_manager = new_test_user(
-            cls.env,
-            login="seq_manager",
-            name="Martha Manager",
-            email="martha.manager@test.example.com",
-            groups="base.group_user,sales_team.group_sale_manager",
-        )
+        cls.user_sales = cls._create_user("seq_sales", "Sally Sales", "sales_team.group_sale_salesman")
+        cls.user_sales_2 = cls._create_user("seq_sales_2", "Sam Seller", "sales_team.group_sale_salesman")
+        cls.user_sales_manager = cls._create_user("seq_manager", "Martha Manager", "sales_team.group_sale_manager")
         cls.contacts = cls.env["res.partner"].create(
             [
                 {
@@ -63,6 +45,11 @@ class SalesSequenceCommon(MailCommon, CronMixinCase):
                 for index in range(10)
             ]
         )
+
+    @classmethod
+    def _create_user(cls, login, name, sales_group):
+        email = "%s@test.example.com" % name.lower().replace(" ", ".")
+        return new_test_user(cls.env, login=login, name=name, email=email, groups="base.group_user," + sales_group)
 
     @classmethod
     def _create_sequence(cls, user=None, delays=(0, 2, 3), **values):

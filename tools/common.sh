@@ -71,9 +71,12 @@ pip_quiet() {
 # Python packages: the test tools always, Odoo's requirements when Odoo is there.
 ensure_venv() {
     if [ ! -x "$VENV/bin/python" ]; then
-        apt_install python3-venv || true
         log "creating virtualenv $VENV"
-        "$PYTHON" -m venv "$VENV"
+        if ! "$PYTHON" -m venv "$VENV" 2>/dev/null; then
+            rm -rf "$VENV"
+            apt_install python3-venv
+            "$PYTHON" -m venv "$VENV"
+        fi
         pip_quiet install --upgrade "pip<25" wheel "setuptools<70" "Cython<3"
     fi
     local stamp="$VENV/.tools-installed" reqs="$ADDON_DIR/tools/requirements-test.txt"
