@@ -252,10 +252,8 @@ class SalesSequence(models.Model):
                 refusals[partner] = reason
             else:
                 to_enroll |= partner
-        enrollments = (
-            self.env["sales.sequence.enrollment"]
-            .with_context(mail_create_nosubscribe=True)
-            .create([{"sequence_id": self.id, "partner_id": partner.id} for partner in to_enroll])
+        enrollments = self.env["sales.sequence.enrollment"].create(
+            [{"sequence_id": self.id, "partner_id": partner.id} for partner in to_enroll]
         )
         if self.state == "active":
             enrollments._start()

@@ -85,6 +85,12 @@ class SalesSequenceEnrollment(models.Model):
             )
         )
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        # A sequence's emails go to the contact alone: the enrollment starts with no follower who would get a copy.
+        enrollments = super(SalesSequenceEnrollment, self.with_context(mail_create_nosubscribe=True)).create(vals_list)
+        return enrollments.with_env(self.env)
+
     @api.depends("partner_id", "sequence_id")
     def _compute_display_name(self):
         for enrollment in self:

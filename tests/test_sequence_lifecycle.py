@@ -161,6 +161,21 @@ class TestSequenceLifecycle(SalesSequenceCommon):
         sequence.action_resume()
         self.assertEqual(first.state, "paused")
 
+    def test_only_the_contact_receives_the_emails(self):
+        """Whoever enrolls a contact does not follow the enrollment, so gets no copy of its emails."""
+        with self.at(MONDAY_0700_UTC):
+            sequence = self._create_sequence()
+            sequence.action_activate()
+            enrollment = self.env["sales.sequence.enrollment"].with_user(self.user_sales).create(
+                {"sequence_id": sequence.id, "partner_id": self.contacts[0].id}
+            )
+            enrollment._start()
+        self.assertFalse(enrollment.message_partner_ids)
+        with self.at(datetime(2026, 12, 7, 8, 0)):
+            self.run_cron()
+        mail = self.sequence_mails(enrollment)
+        self.assertEqual(mail.recipient_ids, self.contacts[0])
+
     def test_duplicate_gets_a_new_name(self):
         sequence = self._create_sequence(name="Original")
         copy = sequence.copy()
