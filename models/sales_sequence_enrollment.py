@@ -1,6 +1,6 @@
 import logging
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from markupsafe import Markup
 
@@ -32,6 +32,17 @@ MIN_STEP_GAP = timedelta(minutes=5)
 CHUNK_SIZE = 50
 # Enrollments one cron call handles before reporting progress and letting Odoo call it again.
 BATCH_SIZE = 500
+
+
+# Cron wake-ups are rounded up to this step: a step leaves at most this late, and a day holds a bounded number of
+# wake-ups however many enrollments fall due at scattered (randomized) minutes.
+TRIGGER_BUCKET = timedelta(minutes=5)
+
+
+def _ceil_to_bucket(moment):
+    bucket = int(TRIGGER_BUCKET.total_seconds())
+    seconds = int((moment - datetime.min).total_seconds())
+    return datetime.min + timedelta(seconds=-(-seconds // bucket) * bucket)
 
 
 class SalesSequenceEnrollment(models.Model):
@@ -171,9 +182,7 @@ class SalesSequenceEnrollment(models.Model):
         rather than at the next hourly run."""
         horizon = fields.Datetime.now() + timedelta(days=1)
         moments = {
-            enrollment.next_run_at.replace(second=0, microsecond=0) + timedelta(minutes=1)
-            if enrollment.next_run_at.second or enrollment.next_run_at.microsecond
-            else enrollment.next_run_at
+            _ceil_to_bucket(enrollment.next_run_at)
             for enrollment in self
             if enrollment.state in DUE_STATES and enrollment.next_run_at and enrollment.next_run_at <= horizon
         }
@@ -186,16 +195,17 @@ class SalesSequenceEnrollment(models.Model):
     # State changes
     # ------------------------------------------------------------------
 
+    def _get_finish_values(self):
+        return {
+            "state": "finished",
+            "state_reason": _("All steps were run."),
+            "step_id": False,
+            "next_run_at": False,
+            "date_done": fields.Datetime.now(),
+        }
+
     def _finish(self):
-        self.write(
-            {
-                "state": "finished",
-                "state_reason": _("All steps were run."),
-                "step_id": False,
-                "next_run_at": False,
-                "date_done": fields.Datetime.now(),
-            }
-        )
+        self.write(self._get_finish_values())
 
     def _pause_for_sequence(self):
         self.write(
@@ -327,6 +337,8 @@ class SalesSequenceEnrollment(models.Model):
         if not sendable:
             return
         rendered, render_errors = sendable._render_step(step)
+        thread_values = sendable._get_thread_values(sequence._get_email_from())
+        sent = self.browse()
         for enrollment in sendable:
             error = render_errors.get(enrollment.partner_id.id)
             if error:
@@ -336,13 +348,44 @@ class SalesSequenceEnrollment(models.Model):
             subject, body = rendered[enrollment.partner_id.id]
             try:
                 with self.env.cr.savepoint():
-                    enrollment._send_step_email(step, subject, body, now)
+                    enrollment._send_step_email(step, subject, body, now, thread_values[enrollment.id])
                     enrollment._advance_after(step, now, schedules)
+                sent |= enrollment
             except Exception as error:  # noqa: BLE001 - one contact's failure must not stop the batch
                 _logger.warning("Sequence enrollment %s: sending step %s failed", enrollment.id, step.id,
                                 exc_info=True)
                 enrollment._block(_("Sending step '%(step)s' failed: %(error)s", step=step.name, error=error))
+        sent._log_on_contacts(step)
         self._wake_cron_for_due()
+
+    def _get_thread_values(self, email_from):
+        """Per enrollment, the message values message_post would otherwise look up one record at a time."""
+        reply_tos = self._notify_get_reply_to(default=email_from)
+        alias_domains = self.sudo()._mail_get_alias_domains(default_company=self.env.company)
+        companies = self._mail_get_companies(default=self.env.company)
+        return {
+            enrollment.id: {
+                "reply_to": reply_tos[enrollment.id],
+                "record_alias_domain_id": alias_domains[enrollment.id].id,
+                "record_company_id": companies[enrollment.id].id,
+            }
+            for enrollment in self
+        }
+
+    def _log_on_contacts(self, step):
+        """A note on each contact's chatter, all in one batch, for the step just sent."""
+        if not self:
+            return
+        bodies = {
+            enrollment.partner_id.id: _(
+                "Sequence %(sequence)s, step '%(step)s' sent: %(subject)s",
+                sequence=enrollment.sequence_id.name,
+                step=step.name,
+                subject=enrollment.touch_ids.filtered(lambda touch: touch.step_id == step).subject,
+            )
+            for enrollment in self
+        }
+        self.partner_id._message_log_batch(bodies=bodies, author_id=step.sequence_id.user_id.partner_id.id)
 
     def _block(self, reason):
         self.write({"state": "blocked", "state_reason": reason})
@@ -415,7 +458,7 @@ class SalesSequenceEnrollment(models.Model):
                 errors[partner_id] = str(error)
         return rendered, errors
 
-    def _send_step_email(self, step, subject, body, now):
+    def _send_step_email(self, step, subject, body, now, thread_values):
         """Post the email on the enrollment's thread: it shows in the chatter and leaves through the mail queue."""
         self.ensure_one()
         sequence = self.sequence_id
@@ -435,6 +478,7 @@ class SalesSequenceEnrollment(models.Model):
             parent_id=parent.id if parent else False,
             email_layout_xmlid="sales_sequence.mail_layout_sequence",
             force_send=False,
+            **thread_values,
         )
         self.env["sales.sequence.touch"].create(
             {
@@ -446,28 +490,19 @@ class SalesSequenceEnrollment(models.Model):
                 "subject": subject,
             }
         )
-        self.partner_id._message_log(
-            body=_(
-                "Sequence %(sequence)s, step '%(step)s' sent: %(subject)s",
-                sequence=sequence.name,
-                step=step.name,
-                subject=subject,
-            ),
-        )
 
     def _advance_after(self, step, sent_at, schedules):
         self.ensure_one()
         next_step = step._get_next_step(done_steps=self.touch_ids.step_id)
-        self.last_touch_at = sent_at
         if not next_step:
-            self._finish()
+            self.write({"last_touch_at": sent_at, **self._get_finish_values()})
             return
         values = self._schedule_step(next_step, sent_at, schedules)
         if values["state"] == "active":
             values["state_reason"] = _(
                 "Step '%(step)s' sent; next: '%(next)s'.", step=step.name, next=next_step.name
             )
-        self.write(values)
+        self.write({"last_touch_at": sent_at, **values})
 
     # ------------------------------------------------------------------
     # Views

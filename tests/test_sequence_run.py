@@ -252,6 +252,12 @@ class TestSequenceRun(SalesSequenceCommon):
             self._start_sequence(self.contacts[:2], when=monday_1000)
         self.assertIn(monday_1000, capture.records.mapped("call_at"))
 
+    def test_cron_wake_ups_are_rounded_up_to_five_minutes(self):
+        monday_1002 = datetime(2026, 12, 7, 10, 2, 30)
+        with self.at(monday_1002), self.capture_triggers("sales_sequence.ir_cron_run_sequences") as capture:
+            self._start_sequence(self.contacts[:2], when=monday_1002)
+        self.assertEqual(capture.records.mapped("call_at"), [datetime(2026, 12, 7, 10, 5)])
+
     def test_progress_is_reported_in_batches(self):
         _sequence, enrollments = self._start_sequence()
         with self.at(datetime(2026, 12, 7, 8, 0)):
