@@ -28,6 +28,9 @@ DUE_STATES = ("active", "queued")
 # A step with no delay still waits a little after the previous one: two emails in the same second look automated,
 # and it keeps one cron pass from running the same enrollment twice.
 MIN_STEP_GAP = timedelta(minutes=5)
+# A step due inside its window may still leave this long after, though the window has closed since: the cron
+# wakes up to 5 minutes late (TRIGGER_BUCKET), plus its own run time.
+LATE_GRACE = timedelta(minutes=15)
 # Enrollments locked and committed together; a crash loses at most one chunk's work, never sends it twice.
 CHUNK_SIZE = 50
 # Enrollments one cron call handles before reporting progress and letting Odoo call it again.
@@ -130,6 +133,24 @@ class SalesSequenceEnrollment(models.Model):
         seed = self.id if self.sequence_id.randomize else None
         return schedule.next_slot(not_before, tz=self._get_contact_tz(), seed=seed)
 
+    def _slot_for_step(self, schedule, step, after, follows_send):
+        """When `step` may run, `after` being the previous send (or the enrollment).
+
+        With randomized send times, a delayed step goes at a random moment of the window of the day the delay
+        lands on (whatever the time of day of the previous send), and a step without delay goes at once when
+        the window is open, else at a random moment of the next window: emails look sent by a person, and a
+        contact enrolled during an open window still gets step 1 within minutes.
+        """
+        base = self._step_base_time(step, after, follows_send)
+        if not self.sequence_id.randomize:
+            return self._next_allowed_slot(schedule, base)
+        tz = self._get_contact_tz()
+        if step.delay_days:
+            base = max(schedule.day_bounds(base, tz=tz)[0], after)
+        elif schedule.is_open(base, tz=tz):
+            return base
+        return self._next_allowed_slot(schedule, base)
+
     @staticmethod
     def _step_base_time(step, after, follows_send):
         if step.delay_days:
@@ -142,7 +163,7 @@ class SalesSequenceEnrollment(models.Model):
         self.ensure_one()
         schedule = schedules.setdefault(self.sequence_id, self.sequence_id._get_send_schedule())
         try:
-            next_run = self._next_allowed_slot(schedule, self._step_base_time(step, after, follows_send))
+            next_run = self._slot_for_step(schedule, step, after, follows_send)
         except ScheduleError as error:
             return {"step_id": step.id, "state": "blocked", "state_reason": str(error), "next_run_at": False}
         return {"step_id": step.id, "state": "active", "state_reason": False, "next_run_at": next_run}
@@ -331,7 +352,8 @@ class SalesSequenceEnrollment(models.Model):
         """Send `step` to these enrollments of one sequence: block the unsendable, queue what is over the daily
         limit, send the rest, each in its own savepoint so one failure never stops the others."""
         sequence = step.sequence_id
-        sendable = self._block_unsendable()
+        on_time = self._defer_missed_windows(schedules[sequence], now)
+        sendable = on_time._block_unsendable()
         sendable, over_limit = sendable._split_by_daily_limit(sequence, schedules[sequence], now)
         over_limit._queue_for_daily_limit(sequence, schedules[sequence], now)
         if not sendable:
@@ -386,6 +408,23 @@ class SalesSequenceEnrollment(models.Model):
             for enrollment in self
         }
         self.partner_id._message_log_batch(bodies=bodies, author_id=step.sequence_id.user_id.partner_id.id)
+
+    def _defer_missed_windows(self, schedule, now):
+        """Queue for the next slot the enrollments whose window closed since they fell due (the cron was late,
+        stopped, or the enrollment was resumed out of hours): nothing leaves outside the send schedule.
+        Return the others."""
+        missed = self.filtered(
+            lambda e: now - e.next_run_at > LATE_GRACE and not schedule.is_open(now, tz=e._get_contact_tz())
+        )
+        for enrollment in missed:
+            enrollment.write(
+                {
+                    "state": "queued",
+                    "state_reason": _("The send window closed before this step could go; it goes at the next slot."),
+                    "next_run_at": enrollment._next_allowed_slot(schedule, now),
+                }
+            )
+        return self - missed
 
     def _block(self, reason):
         self.write({"state": "blocked", "state_reason": reason})

@@ -141,6 +141,20 @@ class TestSequenceRun(SalesSequenceCommon):
             enrollments._reschedule()
         self.assertEqual(enrollments.mapped("next_run_at"), times, "the same enrollment gets the same time")
 
+        with self.at(datetime(2026, 12, 7, 15, 59)):  # 16:59 Brussels: all due, sent at the end of the window
+            self.run_cron()
+        self.assertEqual(len(enrollments.touch_ids), 10)
+        for enrollment in enrollments:
+            # Step 2 (2 days later) goes at any moment of Wednesday's window, not only after 16:59.
+            self.assertEqual(enrollment.next_run_at.date(), datetime(2026, 12, 9).date())
+            self.assertInWindow(enrollment.next_run_at)
+        self.assertTrue(any(e.next_run_at < datetime(2026, 12, 9, 12, 0) for e in enrollments))
+
+    def test_randomized_sequence_still_sends_step_one_at_once_in_an_open_window(self):
+        monday_1000 = datetime(2026, 12, 7, 10, 0)
+        _sequence, enrollments = self._start_sequence(self.contacts[:3], when=monday_1000, randomize=True)
+        self.assertEqual(set(enrollments.mapped("next_run_at")), {monday_1000})
+
     def test_daily_limit_queues_then_sends_next_day(self):
         """A mailbox sends at most daily_limit emails a day, across all the sequences sending from it."""
         sequence, enrollments = self._start_sequence(daily_limit=4)
@@ -170,6 +184,27 @@ class TestSequenceRun(SalesSequenceCommon):
         sent_tuesday = all_enrollments.touch_ids.filtered(lambda t: t.date.day == 8)
         self.assertEqual(len(sent_tuesday), 4)
         self.assertEqual(set(sent_tuesday.enrollment_id.mapped("state")), {"active"})
+
+    def test_a_late_cron_never_sends_outside_the_window(self):
+        """The cron was down all afternoon: at 19:00 the window is closed, so the steps wait for Tuesday 09:00."""
+        _sequence, enrollments = self._start_sequence(self.contacts[:3])
+        with self.at(datetime(2026, 12, 7, 18, 0)):  # 19:00 Brussels
+            self.run_cron()
+        self.assertFalse(enrollments.touch_ids)
+        self.assertEqual(set(enrollments.mapped("state")), {"queued"})
+        self.assertIn("send window closed", enrollments[0].state_reason)
+        self.assertEqual(set(enrollments.mapped("next_run_at")), {datetime(2026, 12, 8, 8, 0)})
+        with self.at(datetime(2026, 12, 8, 8, 0)):
+            self.run_cron()
+        self.assertEqual(len(enrollments.touch_ids), 3)
+        self.assertEqual(set(enrollments.mapped("state")), {"active"})
+
+    def test_a_few_minutes_late_at_the_end_of_the_window_is_still_on_time(self):
+        _sequence, enrollments = self._start_sequence(self.contacts[:1])
+        enrollments.next_run_at = datetime(2026, 12, 7, 15, 58)  # 16:58 Brussels
+        with self.at(datetime(2026, 12, 7, 16, 5)):  # woken at 17:05, the window just closed
+            self.run_cron()
+        self.assertEqual(enrollments.touch_count, 1)
 
     def test_template_error_blocks_one_contact_and_the_rest_is_sent(self):
         template = self.env["mail.template"].create(
