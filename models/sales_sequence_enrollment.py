@@ -345,8 +345,13 @@ class SalesSequenceEnrollment(models.Model):
         for (sequence, step), enrollments in self.filtered("step_id").grouped(
             lambda e: (e.sequence_id, e.step_id)
         ).items():
-            schedules.setdefault(sequence, sequence._get_send_schedule())
-            enrollments._run_email_step(step, now, schedules)
+            try:
+                with self.env.cr.savepoint():
+                    schedules.setdefault(sequence, sequence._get_send_schedule()).next_slot(now)
+                    enrollments._run_email_step(step, now, schedules)
+            except Exception as error:  # noqa: BLE001 - a broken sequence must not stop the others' sends
+                _logger.warning("Sequence %s: step %s could not run", sequence.id, step.id, exc_info=True)
+                enrollments._block(_("Step '%(step)s' could not run: %(error)s", step=step.name, error=error))
 
     def _run_email_step(self, step, now, schedules):
         """Send `step` to these enrollments of one sequence: block the unsendable, queue what is over the daily

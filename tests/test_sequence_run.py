@@ -2,6 +2,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from odoo.tests import tagged
+from odoo.tools import mute_logger
 
 from .common import MONDAY_0700_UTC, SalesSequenceCommon
 
@@ -228,6 +229,20 @@ class TestSequenceRun(SalesSequenceCommon):
         self.assertEqual(set(others.mapped("state")), {"active"})
         self.assertEqual(len(self.sequence_mails(others)), 9)
         self.assertEqual(others[0].touch_ids.subject, "Offer %s" % others[0].partner_id.ref.lower())
+
+    def test_a_broken_schedule_blocks_its_sequence_only(self):
+        own_calendar = self.calendar.copy({"name": "Soon emptied"})
+        broken, broken_enrollments = self._start_sequence(
+            self.contacts[:2], name="Broken", calendar_id=own_calendar.id
+        )
+        _healthy, healthy_enrollments = self._start_sequence(self.contacts[2:4], name="Healthy")
+        # Someone empties the calendar's working hours while the sequence runs.
+        own_calendar.attendance_ids.unlink()
+        with self.at(datetime(2026, 12, 7, 8, 0)), mute_logger("odoo.addons.sales_sequence.models.sales_sequence_enrollment"):
+            self.run_cron()
+        self.assertEqual(set(broken_enrollments.mapped("state")), {"blocked"})
+        self.assertIn("no send window", broken_enrollments[0].state_reason)
+        self.assertEqual(len(healthy_enrollments.touch_ids), 2)
 
     def test_contact_without_valid_email_is_blocked(self):
         _sequence, enrollments = self._start_sequence(self.contacts[:3])
