@@ -232,7 +232,7 @@ class TestSequenceRun(SalesSequenceCommon):
 
     def test_a_broken_schedule_blocks_its_sequence_only(self):
         own_calendar = self.calendar.copy({"name": "Soon emptied"})
-        broken, broken_enrollments = self._start_sequence(
+        _broken, broken_enrollments = self._start_sequence(
             self.contacts[:2], name="Broken", calendar_id=own_calendar.id
         )
         _healthy, healthy_enrollments = self._start_sequence(self.contacts[2:4], name="Healthy")
