@@ -403,15 +403,14 @@ class SalesSequenceEnrollment(models.Model):
         """A note on each contact's chatter, all in one batch, for the step just sent."""
         if not self:
             return
-        bodies = {
-            enrollment.partner_id.id: _(
+        bodies = {}
+        for enrollment in self:  # not a comprehension: _() finds the language in the caller's frame
+            bodies[enrollment.partner_id.id] = _(
                 "Sequence %(sequence)s, step '%(step)s' sent: %(subject)s",
                 sequence=enrollment.sequence_id.name,
                 step=step.name,
                 subject=enrollment.touch_ids.filtered(lambda touch: touch.step_id == step).subject,
             )
-            for enrollment in self
-        }
         self.partner_id._message_log_batch(bodies=bodies, author_id=step.sequence_id.user_id.partner_id.id)
 
     def _defer_missed_windows(self, schedule, now):
