@@ -246,17 +246,20 @@ def test_fall_back_repeated_hour_uses_first_then_second_occurrence():
     assert open_minutes == 180
 
 
-@pytest.mark.parametrize(
-    ("tz", "day"),
-    [
-        ("America/New_York", date(2026, 3, 8)),
-        ("America/New_York", date(2026, 11, 1)),
-        ("Europe/Berlin", date(2026, 3, 29)),
-        ("Europe/Berlin", date(2026, 10, 25)),
-        ("Australia/Sydney", date(2026, 4, 5)),
-        ("Australia/Sydney", date(2026, 10, 4)),
-    ],
-)
+# (timezone, local date of a DST change): tests below start near these days to stress the transitions.
+DST_DAYS = [
+    ("America/New_York", date(2026, 3, 8)),
+    ("America/New_York", date(2026, 11, 1)),
+    ("Europe/Berlin", date(2026, 3, 29)),
+    ("Europe/Berlin", date(2026, 10, 25)),
+    ("Australia/Sydney", date(2026, 4, 5)),
+    ("Australia/Sydney", date(2026, 10, 4)),
+    ("Pacific/Chatham", date(2026, 4, 5)),  # 03:45 CHADT (+13:45) back to 02:45 CHAST (+12:45)
+    ("Pacific/Chatham", date(2026, 9, 27)),  # 02:45 CHAST forward to 03:45 CHADT
+]
+
+
+@pytest.mark.parametrize(("tz", "day"), DST_DAYS)
 def test_results_stay_inside_the_local_window_around_dst(tz, day):
     windows = [(weekday, 0.5, 2.75) for weekday in range(7)] + [(weekday, 9, 17.25) for weekday in range(7)]
     schedule = SendSchedule(windows, tz=tz)
@@ -607,17 +610,6 @@ def test_property_next_slot_is_an_open_instant_at_or_after_at(schedule_args, at,
     assert schedule.next_slot(result, tz=override) == result
 
 
-# (timezone, local date of a DST change): the property below starts near these days to stress the transitions.
-DST_DAYS = [
-    ("America/New_York", date(2026, 3, 8)),
-    ("America/New_York", date(2026, 11, 1)),
-    ("Europe/Berlin", date(2026, 3, 29)),
-    ("Europe/Berlin", date(2026, 10, 25)),
-    ("Australia/Sydney", date(2026, 4, 5)),
-    ("Australia/Sydney", date(2026, 10, 4)),
-    ("Pacific/Chatham", date(2026, 4, 5)),  # 03:45 CHADT (+13:45) back to 02:45 CHAST (+12:45)
-    ("Pacific/Chatham", date(2026, 9, 27)),  # 02:45 CHAST forward to 03:45 CHADT
-]
 
 
 @st.composite
