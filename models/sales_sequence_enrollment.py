@@ -388,6 +388,7 @@ class SalesSequenceEnrollment(models.Model):
     def _get_thread_values(self, email_from):
         """Per enrollment, the message values message_post would otherwise look up one record at a time."""
         reply_tos = self._notify_get_reply_to(default=email_from)
+        # sudo: as message_post itself does, alias domains are read whatever the sender may read; only ids leave.
         alias_domains = self.sudo()._mail_get_alias_domains(default_company=self.env.company)
         companies = self._mail_get_companies(default=self.env.company)
         return {
