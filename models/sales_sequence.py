@@ -1,4 +1,5 @@
 import logging
+from collections import Counter, defaultdict
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
@@ -108,22 +109,19 @@ class SalesSequence(models.Model):
 
     @api.depends("enrollment_ids.state")
     def _compute_enrollment_counts(self):
-        counts = {
-            (sequence.id, state): count
-            for sequence, state, count in self.env["sales.sequence.enrollment"]._read_group(
-                [("sequence_id", "in", self.ids)], ["sequence_id", "state"], ["__count"]
-            )
-        }
+        counts = defaultdict(Counter)
+        for sequence, state, count in self.env["sales.sequence.enrollment"]._read_group(
+            [("sequence_id", "in", self.ids)], ["sequence_id", "state"], ["__count"]
+        ):
+            counts[sequence.id][state] = count
         for sequence in self:
-            def count(*states, sequence_id=sequence.id):
-                return sum(counts.get((sequence_id, state), 0) for state in states)
-
-            sequence.enrollment_count = count(*dict(self.env["sales.sequence.enrollment"]._fields["state"].selection))
-            sequence.enrollment_active_count = count("active")
-            sequence.enrollment_queued_count = count("queued")
-            sequence.enrollment_blocked_count = count("blocked")
-            sequence.enrollment_paused_count = count("paused")
-            sequence.enrollment_finished_count = count("finished", "completed")
+            by_state = counts[sequence.id]
+            sequence.enrollment_count = by_state.total()
+            sequence.enrollment_active_count = by_state["active"]
+            sequence.enrollment_queued_count = by_state["queued"]
+            sequence.enrollment_blocked_count = by_state["blocked"]
+            sequence.enrollment_paused_count = by_state["paused"]
+            sequence.enrollment_finished_count = by_state["finished"] + by_state["completed"]
 
     def copy_data(self, default=None):
         vals_list = super().copy_data(default=default)

@@ -437,19 +437,18 @@ class SalesSequenceEnrollment(models.Model):
     def _block_unsendable(self):
         """Block enrollments whose contact has no valid email address; return the others."""
         invalid = self.filtered(lambda e: not e.partner_id.email_normalized)
-        for enrollment in invalid:
-            if enrollment.partner_id.email:
-                enrollment._block(
-                    _(
-                        "The contact's email address '%(email)s' is invalid: correct the contact's Email field, "
-                        "then resume the enrollment.",
-                        email=enrollment.partner_id.email,
-                    )
+        missing = invalid.filtered(lambda e: not e.partner_id.email)
+        missing._block(
+            _("The contact has no email address: fill the contact's Email field, then resume the enrollment.")
+        )
+        for enrollment in invalid - missing:
+            enrollment._block(
+                _(
+                    "The contact's email address '%(email)s' is invalid: correct the contact's Email field, "
+                    "then resume the enrollment.",
+                    email=enrollment.partner_id.email,
                 )
-            else:
-                enrollment._block(
-                    _("The contact has no email address: fill the contact's Email field, then resume the enrollment.")
-                )
+            )
         return self - invalid
 
     def _split_by_daily_limit(self, sequence, schedule, now):

@@ -137,9 +137,11 @@ class SalesSequenceStep(models.Model):
 
     def unlink(self):
         waiting = self.env["sales.sequence.enrollment"].search([("step_id", "in", self.ids)])
-        for enrollment in waiting:
-            next_step = enrollment.step_id._get_next_step(done_steps=enrollment.touch_ids.step_id | self)
-            enrollment.step_id = next_step
+        moved = waiting.grouped(
+            lambda enrollment: enrollment.step_id._get_next_step(done_steps=enrollment.touch_ids.step_id | self)
+        )
+        for next_step, enrollments in moved.items():
+            enrollments.step_id = next_step
         result = super().unlink()
         waiting = waiting.exists()
         waiting.filtered(lambda e: not e.step_id and e.state in ("active", "queued"))._finish()
