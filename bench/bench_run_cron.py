@@ -25,16 +25,22 @@ def build(env, size):
         }
     )
     partners = env["res.partner"].create(
-        [{"name": "Bench %05d" % i, "email": "bench%05d@customer.example.com" % i} for i in range(size)]
+        [{"name": f"Bench {i:05d}", "email": f"bench{i:05d}@customer.example.com"} for i in range(size)]
     )
     sequence = env["sales.sequence"].create(
         {
-            "name": "Bench sequence %d %s" % (size, time.time()),
+            "name": f"Bench sequence {size} {time.time()}",
             "calendar_id": calendar.id,
             "daily_limit": 0,
             "email_from": "bench.sender@example.com",
             "step_ids": [
-                Command.create({"name": "One", "subject": "Hi {{ object.name }}", "body_html": "<p>Hi <t t-out=\"object.name\"/></p>"}),
+                Command.create(
+                    {
+                        "name": "One",
+                        "subject": "Hi {{ object.name }}",
+                        "body_html": '<p>Hi <t t-out="object.name"/></p>',
+                    }
+                ),
                 Command.create({"name": "Two", "delay_days": 2, "body_html": "<p>Again</p>"}),
             ],
         }
@@ -63,8 +69,8 @@ def measure(env, size):
     sent = len(enrollments.touch_ids)
     assert sent == size, (sent, size)
     sys.stdout.write(
-        "bench run_cron: %5d enrollments, step 1 sent to all in %6.2f s = %6.1f enrollments/s, "
-        "%6d queries = %5.1f per enrollment\n" % (size, elapsed, size / elapsed, queries, queries / size)
+        f"bench run_cron: {size:5d} enrollments, step 1 sent to all in {elapsed:6.2f} s = "
+        f"{size / elapsed:6.1f} enrollments/s, {queries:6d} queries = {queries / size:5.1f} per enrollment\n"
     )
     cleanup(env, enrollments)
 
@@ -73,8 +79,15 @@ def cleanup(env, enrollments):
     sequence, partners = enrollments.sequence_id, enrollments.partner_id
     env["mail.mail"].search([("model", "=", "sales.sequence.enrollment"), ("res_id", "in", enrollments.ids)]).unlink()
     env["mail.message"].search(
-        ["|", "&", ("model", "=", "sales.sequence.enrollment"), ("res_id", "in", enrollments.ids),
-         "&", ("model", "=", "res.partner"), ("res_id", "in", partners.ids)]
+        [
+            "|",
+            "&",
+            ("model", "=", "sales.sequence.enrollment"),
+            ("res_id", "in", enrollments.ids),
+            "&",
+            ("model", "=", "res.partner"),
+            ("res_id", "in", partners.ids),
+        ]
     ).unlink()
     calendar = sequence.calendar_id
     sequence.unlink()

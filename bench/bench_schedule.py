@@ -12,7 +12,9 @@ from send_schedule import SendSchedule, excluded_from_local_dates  # noqa: E402
 
 def main(calls=20000):
     windows = [(day, 9, 12) for day in range(5)] + [(day, 13, 17) for day in range(5)]
-    holidays = excluded_from_local_dates([datetime(2026, 12, 24).date(), datetime(2026, 12, 25).date()], "Europe/Berlin")
+    holidays = excluded_from_local_dates(
+        [datetime(2026, 12, 24).date(), datetime(2026, 12, 25).date()], "Europe/Berlin"
+    )
     schedule = SendSchedule(windows, tz="Europe/Berlin", excluded=holidays)
     start = datetime(2026, 12, 1, 0, 0)
     instants = [start + timedelta(minutes=37 * i) for i in range(calls)]
@@ -22,7 +24,7 @@ def main(calls=20000):
             schedule.next_slot(instant, **kwargs)
         elapsed = time.perf_counter() - began
         sys.stdout.write(
-            "bench next_slot %-10s: %d calls in %.3f s = %8.0f calls/s\n" % (label, calls, elapsed, calls / elapsed)
+            f"bench next_slot {label:<10s}: {calls} calls in {elapsed:.3f} s = {calls / elapsed:8.0f} calls/s\n"
         )
 
 

@@ -33,9 +33,7 @@ class SalesSequence(models.Model):
         default=lambda self: self.env.user,
         domain="[('share', '=', False)]",
     )
-    company_id = fields.Many2one(
-        "res.company", required=True, index=True, default=lambda self: self.env.company
-    )
+    company_id = fields.Many2one("res.company", required=True, index=True, default=lambda self: self.env.company)
     active = fields.Boolean(default=True)
     state = fields.Selection(
         [("draft", "Draft"), ("active", "Active"), ("paused", "Paused")],
@@ -126,7 +124,7 @@ class SalesSequence(models.Model):
     def copy_data(self, default=None):
         vals_list = super().copy_data(default=default)
         if not default or "name" not in default:
-            for sequence, vals in zip(self, vals_list):
+            for sequence, vals in zip(self, vals_list, strict=False):
                 vals["name"] = _("%(name)s (copy)", name=sequence.name)
         return vals_list
 
@@ -188,7 +186,9 @@ class SalesSequence(models.Model):
             try:
                 self._get_send_schedule().next_slot(fields.Datetime.now())
             except ScheduleError as error:
-                problems.append(_("Send Schedule '%(calendar)s': %(error)s", calendar=self.calendar_id.name, error=error))
+                problems.append(
+                    _("Send Schedule '%(calendar)s': %(error)s", calendar=self.calendar_id.name, error=error)
+                )
         return problems
 
     def _check_can_activate(self):
@@ -199,7 +199,7 @@ class SalesSequence(models.Model):
                 messages.append(
                     _("Sequence '%(name)s' cannot be activated:", name=sequence.name)
                     + "\n"
-                    + "\n".join("- %s" % problem for problem in problems)
+                    + "\n".join(f"- {problem}" for problem in problems)
                 )
         if messages:
             raise UserError("\n\n".join(messages))
@@ -236,13 +236,17 @@ class SalesSequence(models.Model):
         """
         self.ensure_one()
         refusals = {}
-        already_in = self.env["sales.sequence.enrollment"].search(
-            [
-                ("sequence_id", "=", self.id),
-                ("partner_id", "in", partners.ids),
-                ("state", "in", OPEN_ENROLLMENT_STATES),
-            ]
-        ).partner_id
+        already_in = (
+            self.env["sales.sequence.enrollment"]
+            .search(
+                [
+                    ("sequence_id", "=", self.id),
+                    ("partner_id", "in", partners.ids),
+                    ("state", "in", OPEN_ENROLLMENT_STATES),
+                ]
+            )
+            .partner_id
+        )
         to_enroll = self.env["res.partner"]
         for partner in partners:
             reason = self._get_enrollment_refusal(partner, already_in)
@@ -289,5 +293,5 @@ class SalesSequence(models.Model):
         action["context"] = {"default_sequence_id": self.id}
         state = self.env.context.get("enrollment_state")
         if state:
-            action["context"]["search_default_filter_%s" % state] = 1
+            action["context"][f"search_default_filter_{state}"] = 1
         return action

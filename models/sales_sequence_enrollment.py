@@ -56,16 +56,12 @@ class SalesSequenceEnrollment(models.Model):
     _rec_names_search = ["partner_id", "sequence_id"]
     _check_company_auto = True
 
-    sequence_id = fields.Many2one(
-        "sales.sequence", required=True, index=True, ondelete="cascade", check_company=True
-    )
+    sequence_id = fields.Many2one("sales.sequence", required=True, index=True, ondelete="cascade", check_company=True)
     partner_id = fields.Many2one("res.partner", string="Contact", required=True, index=True, ondelete="cascade")
     email = fields.Char(related="partner_id.email")
     user_id = fields.Many2one(related="sequence_id.user_id", string="Owner", store=True, index=True)
     company_id = fields.Many2one(related="sequence_id.company_id", store=True, index=True)
-    state = fields.Selection(
-        ENROLLMENT_STATES, default="draft", required=True, index=True, tracking=True, copy=False
-    )
+    state = fields.Selection(ENROLLMENT_STATES, default="draft", required=True, index=True, tracking=True, copy=False)
     state_reason = fields.Char(string="Reason", help="Why the enrollment is in its state.")
     step_id = fields.Many2one(
         "sales.sequence.step",
@@ -108,7 +104,7 @@ class SalesSequenceEnrollment(models.Model):
     @api.depends("partner_id", "sequence_id")
     def _compute_display_name(self):
         for enrollment in self:
-            enrollment.display_name = "%s / %s" % (enrollment.partner_id.display_name, enrollment.sequence_id.name)
+            enrollment.display_name = f"{enrollment.partner_id.display_name} / {enrollment.sequence_id.name}"
 
     def _compute_touch_count(self):
         counts = dict(
@@ -342,9 +338,9 @@ class SalesSequenceEnrollment(models.Model):
     def _run_due_step(self, now):
         schedules = {}
         self.filtered(lambda e: not e.step_id)._finish()
-        for (sequence, step), enrollments in self.filtered("step_id").grouped(
-            lambda e: (e.sequence_id, e.step_id)
-        ).items():
+        for (sequence, step), enrollments in (
+            self.filtered("step_id").grouped(lambda e: (e.sequence_id, e.step_id)).items()
+        ):
             try:
                 with self.env.cr.savepoint():
                     schedules.setdefault(sequence, sequence._get_send_schedule()).next_slot(now)
@@ -369,8 +365,9 @@ class SalesSequenceEnrollment(models.Model):
         for enrollment in sendable:
             error = render_errors.get(enrollment.partner_id.id)
             if error:
-                enrollment._block(_("The email of step '%(step)s' could not be rendered: %(error)s",
-                                    step=step.name, error=error))
+                enrollment._block(
+                    _("The email of step '%(step)s' could not be rendered: %(error)s", step=step.name, error=error)
+                )
                 continue
             subject, body = rendered[enrollment.partner_id.id]
             try:
@@ -379,8 +376,7 @@ class SalesSequenceEnrollment(models.Model):
                     enrollment._advance_after(step, now, schedules)
                 sent |= enrollment
             except Exception as error:  # noqa: BLE001 - one contact's failure must not stop the batch
-                _logger.warning("Sequence enrollment %s: sending step %s failed", enrollment.id, step.id,
-                                exc_info=True)
+                _logger.warning("Sequence enrollment %s: sending step %s failed", enrollment.id, step.id, exc_info=True)
                 enrollment._block(_("Sending step '%(step)s' failed: %(error)s", step=step.name, error=error))
         sent._log_on_contacts(step)
         self._wake_cron_for_due()
@@ -458,7 +454,7 @@ class SalesSequenceEnrollment(models.Model):
             return self, self.browse()
         mailbox = sequence._get_mailbox()
         # Serialize the count-then-send of one mailbox across workers, so two of them cannot both take the last slot.
-        self.env.cr.execute(SQL("SELECT pg_advisory_xact_lock(hashtext(%s))", "sales_sequence:%s" % mailbox))
+        self.env.cr.execute(SQL("SELECT pg_advisory_xact_lock(hashtext(%s))", f"sales_sequence:{mailbox}"))
         sent_today = self.env["sales.sequence.touch"]._count_sent_by_mailbox(mailbox, *schedule.day_bounds(now))
         available = max(limit - sent_today, 0)
         return self[:available], self[available:]
@@ -508,7 +504,7 @@ class SalesSequenceEnrollment(models.Model):
         earlier = self.touch_ids.filtered("mail_message_id").sorted("date")
         parent = False
         if step.thread_mode == "reply" and earlier:
-            subject = "Re: %s" % earlier[0].subject.removeprefix("Re: ")
+            subject = "Re: {}".format(earlier[0].subject.removeprefix("Re: "))
             parent = earlier[-1].mail_message_id
         message = self.with_context(mail_create_nosubscribe=True, mail_post_autofollow=False).message_post(
             body=Markup(body),
@@ -542,9 +538,7 @@ class SalesSequenceEnrollment(models.Model):
             return
         values = self._schedule_step(next_step, sent_at, schedules)
         if values["state"] == "active":
-            values["state_reason"] = _(
-                "Step '%(step)s' sent; next: '%(next)s'.", step=step.name, next=next_step.name
-            )
+            values["state_reason"] = _("Step '%(step)s' sent; next: '%(next)s'.", step=step.name, next=next_step.name)
         self.write({"last_touch_at": sent_at, **values})
 
     # ------------------------------------------------------------------

@@ -53,7 +53,7 @@ class SalesSequenceStep(models.Model):
     _sql_constraints = [
         (
             "delay_days_range",
-            "CHECK(delay_days >= 0 AND delay_days <= %d)" % MAX_DELAY_DAYS,
+            f"CHECK(delay_days >= 0 AND delay_days <= {MAX_DELAY_DAYS})",
             "A step's delay must be between 0 and 365 days.",
         ),
     ]
@@ -109,7 +109,7 @@ class SalesSequenceStep(models.Model):
         self.ensure_one()
         steps = list(self.sequence_id.step_ids)
         done_steps = done_steps or self.browse()
-        for step in steps[steps.index(self) + 1:]:
+        for step in steps[steps.index(self) + 1 :]:
             if step not in done_steps:
                 return step
         return self.browse()

@@ -26,7 +26,13 @@ class SalesSequenceCommon(MailCommon, CronMixinCase):
                 "attendance_ids": [Command.clear()]
                 + [
                     Command.create(
-                        {"name": str(day), "dayofweek": str(day), "hour_from": 9, "hour_to": 17, "day_period": "morning"}
+                        {
+                            "name": str(day),
+                            "dayofweek": str(day),
+                            "hour_from": 9,
+                            "hour_to": 17,
+                            "day_period": "morning",
+                        }
                     )
                     for day in range(5)
                 ],
@@ -38,9 +44,9 @@ class SalesSequenceCommon(MailCommon, CronMixinCase):
         cls.contacts = cls.env["res.partner"].create(
             [
                 {
-                    "name": "Contact %02d" % index,
-                    "email": "contact%02d@customer.example.com" % index,
-                    "ref": "REF%02d" % index,
+                    "name": f"Contact {index:02d}",
+                    "email": f"contact{index:02d}@customer.example.com",
+                    "ref": f"REF{index:02d}",
                 }
                 for index in range(10)
             ]
@@ -48,7 +54,7 @@ class SalesSequenceCommon(MailCommon, CronMixinCase):
 
     @classmethod
     def _create_user(cls, login, name, sales_group):
-        email = "%s@test.example.com" % name.lower().replace(" ", ".")
+        email = "{}@test.example.com".format(name.lower().replace(" ", "."))
         return new_test_user(cls.env, login=login, name=name, email=email, groups="base.group_user," + sales_group)
 
     @classmethod
@@ -57,12 +63,12 @@ class SalesSequenceCommon(MailCommon, CronMixinCase):
         steps = [
             Command.create(
                 {
-                    "name": "Step %d" % (index + 1),
+                    "name": f"Step {index + 1}",
                     "sequence": (index + 1) * 10,
                     "delay_days": delay,
                     "thread_mode": "new" if index == 0 else "reply",
                     "subject": "Hello {{ object.name }}" if index == 0 else False,
-                    "body_html": "<p>Step %d for <t t-out=\"object.name\"/></p>" % (index + 1),
+                    "body_html": f'<p>Step {index + 1} for <t t-out="object.name"/></p>',
                 }
             )
             for index, delay in enumerate(delays)
@@ -72,7 +78,7 @@ class SalesSequenceCommon(MailCommon, CronMixinCase):
             .with_user(user)
             .create(
                 {
-                    "name": values.pop("name", "Outbound %s" % user.name),
+                    "name": values.pop("name", f"Outbound {user.name}"),
                     "calendar_id": cls.calendar.id,
                     "daily_limit": 0,
                     "step_ids": steps,
@@ -91,6 +97,8 @@ class SalesSequenceCommon(MailCommon, CronMixinCase):
             yield
 
     def sequence_mails(self, enrollments):
-        return self.env["mail.mail"].sudo().search(
-            [("model", "=", "sales.sequence.enrollment"), ("res_id", "in", enrollments.ids)]
+        return (
+            self.env["mail.mail"]
+            .sudo()
+            .search([("model", "=", "sales.sequence.enrollment"), ("res_id", "in", enrollments.ids)])
         )

@@ -28,14 +28,18 @@ class TestSequenceConcurrency(TransactionCase):
                 }
             )
             user = env["res.users"].create(
-                {"name": "Concurrent Seller", "login": "seq_concurrency_%s" % suffix, "email": "concurrent@test.example.com"}
+                {
+                    "name": "Concurrent Seller",
+                    "login": f"seq_concurrency_{suffix}",
+                    "email": "concurrent@test.example.com",
+                }
             )
             partners = env["res.partner"].create(
-                [{"name": "Concurrent %d" % i, "email": "concurrent%d@customer.example.com" % i} for i in range(6)]
+                [{"name": f"Concurrent {i}", "email": f"concurrent{i}@customer.example.com"} for i in range(6)]
             )
             sequence = env["sales.sequence"].create(
                 {
-                    "name": "Concurrency test sequence %s" % suffix,
+                    "name": f"Concurrency test sequence {suffix}",
                     "user_id": user.id,
                     "calendar_id": calendar.id,
                     "daily_limit": 0,
@@ -68,8 +72,12 @@ class TestSequenceConcurrency(TransactionCase):
             env["mail.message"].search(
                 [
                     "|",
-                    "&", ("model", "=", "sales.sequence.enrollment"), ("res_id", "in", self.ids["enrollments"]),
-                    "&", ("model", "=", "res.partner"), ("res_id", "in", self.ids["partners"]),
+                    "&",
+                    ("model", "=", "sales.sequence.enrollment"),
+                    ("res_id", "in", self.ids["enrollments"]),
+                    "&",
+                    ("model", "=", "res.partner"),
+                    ("res_id", "in", self.ids["partners"]),
                 ]
             ).unlink()
             env["sales.sequence"].browse(self.ids["sequence"]).unlink()

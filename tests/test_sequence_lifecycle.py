@@ -35,7 +35,12 @@ class TestSequenceLifecycle(SalesSequenceCommon):
     def test_reply_steps_need_no_subject_and_a_template_replaces_content(self):
         sequence = self._create_sequence()
         template = self.env["mail.template"].create(
-            {"name": "T", "model_id": self.env.ref("base.model_res_partner").id, "subject": "S", "body_html": "<p>B</p>"}
+            {
+                "name": "T",
+                "model_id": self.env.ref("base.model_res_partner").id,
+                "subject": "S",
+                "body_html": "<p>B</p>",
+            }
         )
         sequence.step_ids[1].write({"body_html": False, "mail_template_id": template.id})
         sequence.action_activate()
@@ -114,7 +119,7 @@ class TestSequenceLifecycle(SalesSequenceCommon):
             self.run_cron()
         step_1, step_2, step_3 = sequence.step_ids
         # A template edited later applies to the next sends.
-        step_3.body_html = "<p>Edited last step for <t t-out=\"object.name\"/></p>"
+        step_3.body_html = '<p>Edited last step for <t t-out="object.name"/></p>'
         # The waiting step's delay changes: its send date moves.
         with self.at(datetime(2026, 12, 7, 9, 0)):
             step_2.delay_days = 1
@@ -166,8 +171,10 @@ class TestSequenceLifecycle(SalesSequenceCommon):
         with self.at(MONDAY_0700_UTC):
             sequence = self._create_sequence()
             sequence.action_activate()
-            enrollment = self.env["sales.sequence.enrollment"].with_user(self.user_sales).create(
-                {"sequence_id": sequence.id, "partner_id": self.contacts[0].id}
+            enrollment = (
+                self.env["sales.sequence.enrollment"]
+                .with_user(self.user_sales)
+                .create({"sequence_id": sequence.id, "partner_id": self.contacts[0].id})
             )
             enrollment._start()
         self.assertFalse(enrollment.message_partner_ids)

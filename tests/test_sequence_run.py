@@ -25,8 +25,8 @@ class TestSequenceRun(SalesSequenceCommon):
 
     def assertInWindow(self, utc_naive, zone=BRUSSELS):
         moment = local(utc_naive, zone)
-        self.assertLess(moment.weekday(), 5, "%s is not a weekday" % moment)
-        self.assertTrue(9 <= moment.hour < 17, "%s is outside 09:00-17:00" % moment)
+        self.assertLess(moment.weekday(), 5, f"{moment} is not a weekday")
+        self.assertTrue(9 <= moment.hour < 17, f"{moment} is outside 09:00-17:00")
 
     def test_three_steps_ten_contacts_run_to_the_end(self):
         """Step 1 at the window start, step 2 two days later, step 3 moved off the weekend, then finished."""
@@ -49,15 +49,15 @@ class TestSequenceRun(SalesSequenceCommon):
         sent = {mail["email_to"][0]: mail for mail in self._mails}
         for contact in self.contacts:
             mail = sent[contact.email_formatted]
-            self.assertEqual(mail["subject"], "Hello %s" % contact.name)
-            self.assertIn("Step 1 for %s" % contact.name, mail["body"])
+            self.assertEqual(mail["subject"], f"Hello {contact.name}")
+            self.assertIn(f"Step 1 for {contact.name}", mail["body"])
             self.assertEqual(mail["email_from"], self.user_sales.email_formatted)
         for enrollment in enrollments:
             self.assertEqual(enrollment.touch_ids.date, monday_0800)
             self.assertInWindow(enrollment.touch_ids.date)
             self.assertEqual(enrollment.step_id, sequence.step_ids[1])
             self.assertEqual(enrollment.next_run_at, monday_0800 + timedelta(days=2))
-            self.assertIn("Hello %s" % enrollment.partner_id.name, enrollment.message_ids.mapped("subject"))
+            self.assertIn(f"Hello {enrollment.partner_id.name}", enrollment.message_ids.mapped("subject"))
             self.assertTrue(
                 any("Step 1" in body for body in enrollment.partner_id.message_ids.mapped("body")),
                 "the send is logged on the contact's chatter",
@@ -68,7 +68,7 @@ class TestSequenceRun(SalesSequenceCommon):
             self.run_cron()
         for enrollment in enrollments:
             second = enrollment.touch_ids.filtered(lambda t: t.step_id == sequence.step_ids[1])
-            self.assertEqual(second.subject, "Re: Hello %s" % enrollment.partner_id.name)
+            self.assertEqual(second.subject, f"Re: Hello {enrollment.partner_id.name}")
             first_message = enrollment.touch_ids.sorted("date")[0].mail_message_id
             second_mail = self.env["mail.mail"].sudo().search([("mail_message_id", "=", second.mail_message_id.id)])
             self.assertIn(first_message.message_id, second_mail.references, "the follow-up threads under step 1")
@@ -213,7 +213,7 @@ class TestSequenceRun(SalesSequenceCommon):
                 "name": "Offer",
                 "model_id": self.env.ref("base.model_res_partner").id,
                 "subject": "Offer {{ object.ref.lower() }}",
-                "body_html": "<p>Dear <t t-out=\"object.name\"/></p>",
+                "body_html": '<p>Dear <t t-out="object.name"/></p>',
             }
         )
         self.contacts[3].ref = False
@@ -228,7 +228,7 @@ class TestSequenceRun(SalesSequenceCommon):
         others = enrollments - broken
         self.assertEqual(set(others.mapped("state")), {"active"})
         self.assertEqual(len(self.sequence_mails(others)), 9)
-        self.assertEqual(others[0].touch_ids.subject, "Offer %s" % others[0].partner_id.ref.lower())
+        self.assertEqual(others[0].touch_ids.subject, f"Offer {others[0].partner_id.ref.lower()}")
 
     def test_a_broken_schedule_blocks_its_sequence_only(self):
         own_calendar = self.calendar.copy({"name": "Soon emptied"})
@@ -238,7 +238,10 @@ class TestSequenceRun(SalesSequenceCommon):
         _healthy, healthy_enrollments = self._start_sequence(self.contacts[2:4], name="Healthy")
         # Someone empties the calendar's working hours while the sequence runs.
         own_calendar.attendance_ids.unlink()
-        with self.at(datetime(2026, 12, 7, 8, 0)), mute_logger("odoo.addons.sales_sequence.models.sales_sequence_enrollment"):
+        with (
+            self.at(datetime(2026, 12, 7, 8, 0)),
+            mute_logger("odoo.addons.sales_sequence.models.sales_sequence_enrollment"),
+        ):
             self.run_cron()
         self.assertEqual(set(broken_enrollments.mapped("state")), {"blocked"})
         self.assertIn("no send window", broken_enrollments[0].state_reason)

@@ -70,7 +70,9 @@ def check_view_syntax(path, root, problems):
             problems.append(f"{path}:{node.sourceline}: <tree> is Odoo 16 syntax, use <list>")
         for attribute in ("attrs", "states"):
             if attribute in node.attrib and node.tag not in ("record", "field"):
-                problems.append(f"{path}:{node.sourceline}: '{attribute}=' was removed in Odoo 17, use invisible=/readonly=")
+                problems.append(
+                    f"{path}:{node.sourceline}: '{attribute}=' was removed in Odoo 17, use invisible=/readonly="
+                )
 
 
 def check_xml(path, seen, problems):

@@ -45,22 +45,86 @@ ensure_postgres() {
     fi
 }
 
-# The Odoo source: ODOO_SRC when it holds odoo-bin, else Odoo's official 18.0 source archive (needs the network).
+# The Odoo source, looked for in this order (README "Where Odoo comes from"):
+#   1. ODOO_SRC when it already holds an Odoo tree;
+#   2. the shared archive ODOO_ARCHIVE (default ../shared/odoo/odoo-18.0.tar.xz beside the repo), checked against
+#      the sha256 of its README (or ODOO_ARCHIVE_SHA256) and unpacked into ODOO_SRC;
+#   3. Odoo's official 18.0 source archive (ODOO_ARCHIVE_URL), for machines that are online;
+#   4. none: the caller says in one line that the Odoo suite is skipped.
+# An archive is unpacked into a temporary folder beside ODOO_SRC and moved into place only once it is complete,
+# so a corrupt or interrupted unpack never leaves a half tree that later runs as if it were Odoo.
 odoo_src_present() { [ -f "$ODOO_SRC/odoo-bin" ] && [ -d "$ODOO_SRC/odoo/addons/base" ]; }
 
-ensure_odoo_src() {
-    odoo_src_present && return 0
-    log "no Odoo 18.0 in ODOO_SRC=$ODOO_SRC; downloading Odoo's official source archive"
-    local tmp; tmp="$(mktemp -d)"
-    if curl -fsSL --max-time 900 "$ODOO_ARCHIVE_URL" -o "$tmp/odoo.tar.gz"; then
-        mkdir -p "$ODOO_SRC"
-        tar -xzf "$tmp/odoo.tar.gz" -C "$ODOO_SRC" --strip-components=1
-        rm -rf "$tmp"
-        odoo_src_present
-    else
-        rm -rf "$tmp"
+ODOO_ARCHIVE="${ODOO_ARCHIVE:-$ADDON_DIR/../shared/odoo/odoo-18.0.tar.xz}"
+
+# The sha256 the archive must have: ODOO_ARCHIVE_SHA256, else the "sha256 <hex>" line of the README beside it.
+odoo_archive_sha256() {
+    if [ -n "${ODOO_ARCHIVE_SHA256:-}" ]; then echo "$ODOO_ARCHIVE_SHA256"; return; fi
+    local readme; readme="$(dirname "$ODOO_ARCHIVE")/README.md"
+    [ -f "$readme" ] && grep -oiE '^sha256[: ]+[0-9a-f]{64}' "$readme" | grep -oiE '[0-9a-f]{64}' | head -1
+}
+
+# Unpacks archive $1 (any format tar reads) into ODOO_SRC, atomically; fails with a message and leaves ODOO_SRC
+# untouched when the archive does not hold a complete Odoo tree.
+install_odoo_archive() {
+    local archive="$1" parent tmp top
+    parent="$(dirname "$ODOO_SRC")"
+    as_root mkdir -p "$parent"
+    tmp="$(mktemp -d "$parent/.odoo-unpack.XXXXXX")"
+    if ! tar -xf "$archive" -C "$tmp" 2>"$tmp.err"; then
+        log "ERROR: $archive could not be unpacked ($(tail -1 "$tmp.err")); ODOO_SRC left as it was"
+        rm -rf "$tmp" "$tmp.err"; return 1
+    fi
+    rm -f "$tmp.err"
+    # The tree is the archive's single top folder (odoo-18.0/, odoo-18.0.post2025.../) or the archive's root.
+    top="$(find "$tmp" -mindepth 1 -maxdepth 2 -name odoo-bin -type f -printf '%h\n' | head -1)"
+    if [ -z "$top" ] || [ ! -d "$top/odoo/addons/base" ] || [ ! -f "$top/requirements.txt" ]; then
+        log "ERROR: $archive holds no complete Odoo tree (odoo-bin, odoo/addons/base, requirements.txt); ODOO_SRC left as it was"
+        rm -rf "$tmp"; return 1
+    fi
+    # An empty ODOO_SRC folder (a mount point, a folder made in advance) is replaced; a non-empty one is kept.
+    if [ -d "$ODOO_SRC" ]; then rmdir "$ODOO_SRC" 2>/dev/null || true; fi
+    if [ -e "$ODOO_SRC" ]; then
+        log "ERROR: ODOO_SRC=$ODOO_SRC is not empty and holds no Odoo tree: move it away or point ODOO_SRC elsewhere"
+        rm -rf "$tmp"; return 1
+    fi
+    mv "$top" "$ODOO_SRC" && rm -rf "$tmp"
+    odoo_src_present
+}
+
+install_shared_odoo_archive() {
+    [ -f "$ODOO_ARCHIVE" ] || return 1
+    local want have
+    want="$(odoo_archive_sha256)"
+    if [ -z "$want" ]; then
+        log "ERROR: no sha256 for $ODOO_ARCHIVE (its README.md has no 'sha256 <hex>' line; set ODOO_ARCHIVE_SHA256)"
         return 1
     fi
+    have="$(sha256sum "$ODOO_ARCHIVE" | cut -d' ' -f1)"
+    if [ "$have" != "$want" ]; then
+        log "ERROR: $ODOO_ARCHIVE is corrupt or partial: sha256 $have, expected $want. Copy it again; nothing was unpacked."
+        return 1
+    fi
+    log "unpacking Odoo 18.0 from $ODOO_ARCHIVE (sha256 checked) into $ODOO_SRC"
+    install_odoo_archive "$ODOO_ARCHIVE"
+}
+
+install_official_odoo_archive() {
+    [ -n "$ODOO_ARCHIVE_URL" ] || return 1
+    command -v curl >/dev/null || return 1
+    local tmp rc=1; tmp="$(mktemp -d)"
+    log "downloading Odoo's official 18.0 source archive ($ODOO_ARCHIVE_URL)"
+    if curl -fsSL --connect-timeout 20 --max-time 900 "$ODOO_ARCHIVE_URL" -o "$tmp/odoo.tar.gz" 2>/dev/null; then
+        install_odoo_archive "$tmp/odoo.tar.gz" && rc=0
+    else
+        log "could not download $ODOO_ARCHIVE_URL (offline?)"
+    fi
+    rm -rf "$tmp"
+    return $rc
+}
+
+ensure_odoo_src() {
+    odoo_src_present || install_shared_odoo_archive || install_official_odoo_archive
 }
 
 # pip, minus the notices about local package mirrors this machine may list but not have.

@@ -9,9 +9,7 @@ class SalesSequenceEnrollWizard(models.TransientModel):
     _name = "sales.sequence.enroll.wizard"
     _description = "Enroll Contacts in a Sequence"
 
-    sequence_id = fields.Many2one(
-        "sales.sequence", domain="[('state', 'in', ('draft', 'active', 'paused'))]"
-    )
+    sequence_id = fields.Many2one("sales.sequence", domain="[('state', 'in', ('draft', 'active', 'paused'))]")
     partner_ids = fields.Many2many("res.partner", string="Contacts")
     state = fields.Selection([("choose", "Choose"), ("done", "Done")], default="choose")
     result_line_ids = fields.One2many("sales.sequence.enroll.wizard.line", "wizard_id", readonly=True)
@@ -22,7 +20,11 @@ class SalesSequenceEnrollWizard(models.TransientModel):
     def default_get(self, fields_list):
         values = super().default_get(fields_list)
         context = self.env.context
-        if "partner_ids" in fields_list and not values.get("partner_ids") and context.get("active_model") == "res.partner":
+        if (
+            "partner_ids" in fields_list
+            and not values.get("partner_ids")
+            and context.get("active_model") == "res.partner"
+        ):
             partner_ids = context.get("active_ids") or ([context["active_id"]] if context.get("active_id") else [])
             values["partner_ids"] = [fields.Command.set(partner_ids)]
         return values
@@ -67,4 +69,3 @@ class SalesSequenceEnrollWizard(models.TransientModel):
                 "next": {"type": "ir.actions.act_window_close"},
             },
         }
-

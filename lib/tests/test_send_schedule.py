@@ -610,8 +610,6 @@ def test_property_next_slot_is_an_open_instant_at_or_after_at(schedule_args, at,
     assert schedule.next_slot(result, tz=override) == result
 
 
-
-
 @st.composite
 def dst_cases(draw):
     """Every-day schedules and whole-minute `at` within two days of a DST change, with short exclusions."""
