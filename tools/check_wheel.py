@@ -10,6 +10,10 @@ ADDON = Path(__file__).resolve().parent.parent
 NAME = "sales_sequence"
 
 
+def say(line):
+    sys.stdout.write(line + "\n")
+
+
 def expected_files():
     manifest = ast.literal_eval((ADDON / "__manifest__.py").read_text())
     files = {"__manifest__.py", "__init__.py", "static/description/icon.png"}
@@ -21,21 +25,21 @@ def expected_files():
 
 def main(paths):
     if len(paths) != 1:
-        print(f"check_wheel: expected one wheel, got {paths or 'none'}")
+        say(f"check_wheel: expected one wheel, got {paths or 'none'}")
         return 1
     wheel = Path(paths[0])
     if not wheel.name.startswith(f"odoo_addon_{NAME}-18.0"):
-        print(f"check_wheel: {wheel.name} is not named odoo_addon_{NAME}-18.0.*")
+        say(f"check_wheel: {wheel.name} is not named odoo_addon_{NAME}-18.0.*")
         return 1
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
     missing = sorted(expected_files() - names)
-    print(f"{wheel.name}: {len(names)} files")
+    say(f"{wheel.name}: {len(names)} files")
     for name in sorted(names)[:12]:
-        print(f"  {name}")
-    print("  ...")
+        say(f"  {name}")
+    say("  ...")
     if missing:
-        print("check_wheel: missing from the wheel: " + ", ".join(missing))
+        say("check_wheel: missing from the wheel: " + ", ".join(missing))
         return 1
     return 0
 

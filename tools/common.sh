@@ -7,6 +7,7 @@ ADDON_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ADDON_NAME="sales_sequence"
 ODOO_SRC="${ODOO_SRC:-/opt/odoo-18.0}"
 VENV="${SALES_SEQUENCE_VENV:-/opt/sales_sequence-venv}"
+LINT_VENV="${SALES_SEQUENCE_LINT_VENV:-$VENV-lint}"
 ODOO_ARCHIVE_URL="${ODOO_ARCHIVE_URL:-https://nightly.odoo.com/18.0/nightly/src/odoo_18.0.latest.tar.gz}"
 PYTHON="${PYTHON:-python3}"
 # Where the addon is linked from so Odoo sees it under its technical name whatever the clone's folder is called.
@@ -132,24 +133,28 @@ pip_quiet() {
     "$VENV/bin/pip" -q "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 }
 
-# Python packages: the test tools always, Odoo's requirements when Odoo is there.
-ensure_venv() {
-    if [ ! -x "$VENV/bin/python" ]; then
-        log "creating virtualenv $VENV"
-        if ! "$PYTHON" -m venv "$VENV" 2>/dev/null; then
-            rm -rf "$VENV"
+# Creates virtualenv $1 when missing and installs requirements file $2 into it when it changed since last time.
+ensure_venv_with() {
+    local venv="$1" reqs="$2" stamp="$1/.requirements-installed"
+    if [ ! -x "$venv/bin/python" ]; then
+        log "creating virtualenv $venv"
+        if ! "$PYTHON" -m venv "$venv" 2>/dev/null; then
+            rm -rf "$venv"
             apt_install python3-venv
-            "$PYTHON" -m venv "$VENV"
+            "$PYTHON" -m venv "$venv"
         fi
-        pip_quiet install --upgrade "pip<25" wheel "setuptools<70" "Cython<3"
+        VENV="$venv" pip_quiet install --upgrade "pip<25" wheel "setuptools<70" "Cython<3"
     fi
-    local stamp="$VENV/.tools-installed" reqs="$ADDON_DIR/tools/requirements-test.txt"
     if [ ! -f "$stamp" ] || ! cmp -s "$reqs" "$stamp"; then
-        log "installing test tools into $VENV"
-        pip_quiet install -r "$reqs"
+        log "installing $(basename "$reqs") into $venv"
+        VENV="$venv" pip_quiet install -r "$reqs"
         cp "$reqs" "$stamp"
     fi
 }
+
+# Python packages: the test tools in VENV (with Odoo's requirements when Odoo is there), the linters in LINT_VENV.
+ensure_venv() { ensure_venv_with "$VENV" "$ADDON_DIR/tools/requirements-test.txt"; }
+ensure_lint_venv() { ensure_venv_with "$LINT_VENV" "$ADDON_DIR/tools/requirements-lint.txt"; }
 
 ensure_odoo_python_deps() {
     local stamp="$VENV/.odoo-installed"
