@@ -1,9 +1,11 @@
 import logging
 from collections import Counter, defaultdict
 
-from odoo import _, api, fields, models
-from odoo.exceptions import UserError
-from odoo.tools import email_normalize
+from odoo import Command, _, api, fields, models
+from odoo.exceptions import UserError, ValidationError
+from odoo.tools import SQL, email_normalize
+
+from odoo.addons.base.models.res_partner import _tz_get
 
 from ..lib.send_schedule import ScheduleError, SendSchedule
 
@@ -12,7 +14,13 @@ _logger = logging.getLogger(__name__)
 # Enrollment states in which a contact still counts as "in" the sequence.
 OPEN_ENROLLMENT_STATES = ("draft", "active", "queued", "blocked", "paused")
 # Settings that decide when an enrollment's next step may go out.
-SCHEDULE_FIELDS = {"calendar_id", "use_contact_tz", "randomize"}
+SCHEDULE_FIELDS = {"calendar_id", "tz", "use_contact_tz", "randomize"}
+# Emails one sending mailbox may send per day across all sequences, for a new sequence: the one place this default
+# lives (README "Usage" documents it). Low enough for a new mailbox's reputation, as the sequence tools advise.
+DEFAULT_DAILY_LIMIT = 100
+# The default send schedule every company gets once: Monday to Friday, 09:00-17:00 in the sequence's timezone.
+DEFAULT_CALENDAR_XMLID = "sales_sequence.resource_calendar_send_hours"
+DEFAULT_CALENDAR_HOURS = (9.0, 17.0)
 
 
 class SalesSequence(models.Model):
@@ -37,11 +45,14 @@ class SalesSequence(models.Model):
     active = fields.Boolean(default=True)
     state = fields.Selection(
         [("draft", "Draft"), ("active", "Active"), ("paused", "Paused")],
+        string="Status",
         default="draft",
         required=True,
         copy=False,
         tracking=True,
     )
+    # Smart sequences come with their engine (issue "step types and smart sequences"): until then the field is not
+    # shown, and a smart sequence cannot be activated.
     sequence_type = fields.Selection(
         [("classic", "Classic"), ("smart", "Smart")],
         string="Type",
@@ -58,11 +69,20 @@ class SalesSequence(models.Model):
         string="Send Schedule",
         required=True,
         check_company=True,
-        default=lambda self: self.env.company.resource_calendar_id,
-        help="Emails leave only inside this calendar's working hours, in its timezone, "
+        default=lambda self: self._get_default_calendar(self.env.company),
+        help="Emails leave only inside this calendar's working hours, read in the Schedule Timezone, "
         "and never on its global time off (excluded dates).",
     )
-    schedule_tz = fields.Selection(related="calendar_id.tz", string="Schedule Timezone")
+    tz = fields.Selection(
+        _tz_get,
+        string="Schedule Timezone",
+        compute="_compute_tz",
+        store=True,
+        readonly=False,
+        precompute=True,
+        help="The timezone the send schedule's hours are read in: 09:00 is 09:00 there. New sequences take their "
+        "owner's timezone. With 'Use Contact Timezone', a contact who has a timezone gets the hours in their own.",
+    )
     use_contact_tz = fields.Boolean(
         string="Use Contact Timezone",
         help="Apply the send windows in each contact's own timezone when the contact has one.",
@@ -73,7 +93,7 @@ class SalesSequence(models.Model):
         "so emails look hand-sent.",
     )
     daily_limit = fields.Integer(
-        default=200,
+        default=DEFAULT_DAILY_LIMIT,
         help="Emails one sending mailbox may send per day, counted across all sequences. 0 means no limit.",
     )
     email_from = fields.Char(
@@ -89,16 +109,105 @@ class SalesSequence(models.Model):
 
     _sql_constraints = [
         (
-            "name_company_uniq",
-            "unique(name, company_id)",
-            "A sequence with this name already exists in this company: choose another name.",
-        ),
-        (
             "daily_limit_positive",
             "CHECK(daily_limit >= 0)",
             "The daily limit cannot be negative: use 0 for no limit.",
         ),
     ]
+
+    def init(self):
+        # Names are unique per company whatever their case and surrounding spaces ("Follow-up" = " follow-up "),
+        # enforced where two concurrent saves cannot both miss it; _check_name_available gives the readable message.
+        self.env.cr.execute(
+            SQL(
+                "CREATE UNIQUE INDEX IF NOT EXISTS sales_sequence_name_company_uniq "
+                "ON sales_sequence (lower(btrim(name)), company_id)"
+            )
+        )
+
+    @api.model
+    def _get_default_calendar(self, company):
+        """The company's default send schedule (Mon-Fri 09:00-17:00), created once per company as data."""
+        main = self.env.ref("base.main_company", raise_if_not_found=False)
+        xmlid = DEFAULT_CALENDAR_XMLID if company == main else f"{DEFAULT_CALENDAR_XMLID}_company_{company.id}"
+        calendar = self.env.ref(xmlid, raise_if_not_found=False)
+        if calendar:
+            return calendar
+        # sudo: a salesperson may not create calendars, yet their company needs its default send schedule once.
+        calendar = self.env["resource.calendar"].sudo().create(self._get_default_calendar_values(company))
+        module, name = xmlid.split(".")
+        self.env["ir.model.data"].sudo().create(
+            {"module": module, "name": name, "model": calendar._name, "res_id": calendar.id, "noupdate": True}
+        )
+        return calendar.sudo(False)
+
+    @api.model
+    def _get_default_calendar_values(self, company):
+        hour_from, hour_to = DEFAULT_CALENDAR_HOURS
+        return {
+            "name": _("Sequences: Monday-Friday 09:00-17:00"),
+            "company_id": company.id,
+            "tz": "UTC",
+            "attendance_ids": [Command.clear()]
+            + [
+                Command.create(
+                    {
+                        "name": str(day),
+                        "dayofweek": str(day),
+                        "hour_from": hour_from,
+                        "hour_to": hour_to,
+                        "day_period": "morning",
+                    }
+                )
+                for day in range(5)
+            ],
+        }
+
+    @api.depends("user_id", "calendar_id")
+    def _compute_tz(self):
+        for sequence in self:
+            sequence.tz = sequence.tz or sequence.user_id.tz or sequence.calendar_id.tz or "UTC"
+
+    def _check_name_available(self, name, company_id):
+        """Refuse `name` when another sequence of the company has it, ignoring case and surrounding spaces.
+
+        Checked before the row is written, so the message names the field; the unique index on
+        (lower(btrim(name)), company_id) still stops two concurrent saves."""
+        # SQL, not search(): a sequence the user's record rules hide still holds its name.
+        self.env.cr.execute(
+            SQL(
+                "SELECT name FROM sales_sequence WHERE lower(btrim(name)) = lower(btrim(%s)) "
+                "AND company_id = %s AND id NOT IN %s LIMIT 1",
+                name,
+                company_id,
+                tuple(self.ids) or (0,),
+            )
+        )
+        row = self.env.cr.fetchone()
+        if row:
+            company = self.env["res.company"].browse(company_id)
+            raise ValidationError(
+                _(
+                    "Name: a sequence called '%(existing)s' already exists in %(company)s (names ignore case and "
+                    "surrounding spaces). Choose another name.",
+                    existing=row[0],
+                    company=company.sudo().name,
+                )
+            )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        seen = set()
+        for vals in vals_list:
+            if isinstance(vals.get("name"), str):
+                vals["name"] = vals["name"].strip()
+                company_id = vals.get("company_id") or self.env.company.id
+                key = (vals["name"].lower(), company_id)
+                if key in seen:
+                    raise ValidationError(_("Name: two new sequences are both called '%(name)s'.", name=vals["name"]))
+                seen.add(key)
+                self._check_name_available(vals["name"], company_id)
+        return super().create(vals_list)
 
     @api.depends("step_ids")
     def _compute_step_count(self):
@@ -129,6 +238,13 @@ class SalesSequence(models.Model):
         return vals_list
 
     def write(self, vals):
+        if isinstance(vals.get("name"), str):
+            vals = dict(vals, name=vals["name"].strip())
+        if "name" in vals or "company_id" in vals:
+            for sequence in self:
+                sequence._check_name_available(
+                    vals.get("name", sequence.name), vals.get("company_id", sequence.company_id.id)
+                )
         result = super().write(vals)
         if SCHEDULE_FIELDS.intersection(vals):
             # The send schedule changed: waiting steps move to the new schedule's slots.
@@ -158,7 +274,7 @@ class SalesSequence(models.Model):
             if not att.display_type and att.day_period != "lunch" and att.hour_to > att.hour_from
         ]
         excluded = [(leave.date_from, leave.date_to) for leave in calendar.global_leave_ids]
-        return SendSchedule(windows, tz=calendar.tz or "UTC", excluded=excluded)
+        return SendSchedule(windows, tz=self.tz or calendar.tz or "UTC", excluded=excluded)
 
     # ------------------------------------------------------------------
     # Activation
@@ -168,6 +284,8 @@ class SalesSequence(models.Model):
         """Every reason this sequence cannot run yet, in words that name the field and the fix."""
         self.ensure_one()
         problems = []
+        if self.sequence_type != "classic":
+            problems.append(_("Type: smart sequences are not available yet; set the Type to Classic."))
         if not self.step_ids:
             problems.append(_("Steps: add at least one step."))
         for step in self.step_ids:
@@ -210,20 +328,44 @@ class SalesSequence(models.Model):
         to_activate.write({"state": "active"})
         to_activate.enrollment_ids.filtered(lambda e: e.state == "draft")._start()
         self.filtered(lambda s: s.state == "paused").action_resume()
-        return True
+        return self._notify_done(
+            _(
+                "%(names)s is active: enrolled contacts get step 1 at the next slot of the send schedule.",
+                names=self._names_for_message(),
+            )
+        )
 
     def action_pause(self):
         running = self.filtered(lambda s: s.state == "active")
         running.write({"state": "paused"})
         running.enrollment_ids.filtered(lambda e: e.state in ("active", "queued"))._pause_for_sequence()
-        return True
+        return self._notify_done(
+            _("%(names)s is paused: no step is sent until you resume it.", names=self._names_for_message())
+        )
 
     def action_resume(self):
         paused = self.filtered(lambda s: s.state == "paused")
         paused._check_can_activate()
         paused.write({"state": "active"})
         paused.enrollment_ids.filtered(lambda e: e.state == "paused" and e.paused_by_sequence)._resume()
-        return True
+        return self._notify_done(
+            _(
+                "%(names)s resumed: steps that fell due while paused go at the next allowed slot.",
+                names=self._names_for_message(),
+            )
+        )
+
+    def _names_for_message(self):
+        return ", ".join(f"'{name}'" for name in self.mapped("name"))
+
+    @api.model
+    def _notify_done(self, message):
+        """A notification confirming what a button did, then the view reloads to show the new state."""
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {"type": "success", "message": message, "next": {"type": "ir.actions.act_window_close"}},
+        }
 
     # ------------------------------------------------------------------
     # Enrollment
@@ -291,7 +433,7 @@ class SalesSequence(models.Model):
         action = self.env["ir.actions.act_window"]._for_xml_id("sales_sequence.action_sales_sequence_enrollment")
         action["domain"] = [("sequence_id", "=", self.id)]
         action["context"] = {"default_sequence_id": self.id}
-        state = self.env.context.get("enrollment_state")
-        if state:
-            action["context"][f"search_default_filter_{state}"] = 1
+        for state in (self.env.context.get("enrollment_state") or "").split(","):
+            if state:
+                action["context"][f"search_default_filter_{state}"] = 1
         return action

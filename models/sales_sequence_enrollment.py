@@ -61,7 +61,9 @@ class SalesSequenceEnrollment(models.Model):
     email = fields.Char(related="partner_id.email")
     user_id = fields.Many2one(related="sequence_id.user_id", string="Owner", store=True, index=True)
     company_id = fields.Many2one(related="sequence_id.company_id", store=True, index=True)
-    state = fields.Selection(ENROLLMENT_STATES, default="draft", required=True, index=True, tracking=True, copy=False)
+    state = fields.Selection(
+        ENROLLMENT_STATES, string="Status", default="draft", required=True, index=True, tracking=True, copy=False
+    )
     state_reason = fields.Char(string="Reason", help="Why the enrollment is in its state.")
     step_id = fields.Many2one(
         "sales.sequence.step",
@@ -162,7 +164,14 @@ class SalesSequenceEnrollment(models.Model):
             next_run = self._slot_for_step(schedule, step, after, follows_send)
         except ScheduleError as error:
             return {"step_id": step.id, "state": "blocked", "state_reason": str(error), "next_run_at": False}
-        return {"step_id": step.id, "state": "active", "state_reason": False, "next_run_at": next_run}
+        return {
+            "step_id": step.id,
+            "state": "active",
+            "state_reason": _(
+                "Waiting for step %(position)s '%(step)s'.", position=step._get_position(), step=step.name
+            ),
+            "next_run_at": next_run,
+        }
 
     def _start(self):
         """Start draft enrollments of active sequences at their first step."""
@@ -172,9 +181,9 @@ class SalesSequenceEnrollment(models.Model):
             if not first_step:
                 enrollment._finish()
                 continue
-            values = enrollment._schedule_step(first_step, fields.Datetime.now(), schedules, follows_send=False)
-            values["state_reason"] = values["state_reason"] or _("Waiting for step 1.")
-            enrollment.write(values)
+            enrollment.write(
+                enrollment._schedule_step(first_step, fields.Datetime.now(), schedules, follows_send=False)
+            )
         self._wake_cron_for_due()
 
     def _reschedule(self):
@@ -238,7 +247,7 @@ class SalesSequenceEnrollment(models.Model):
         not_started.write({"paused_by_sequence": False})
         not_started._start()
         started = self - not_started
-        started.write({"state": "active", "paused_by_sequence": False, "state_reason": False})
+        started.write({"state": "active", "paused_by_sequence": False})
         started.filtered("step_id")._reschedule()
         started.filtered(lambda e: not e.step_id)._finish()
 
@@ -266,6 +275,7 @@ class SalesSequenceEnrollment(models.Model):
             {
                 "state": "canceled",
                 "state_reason": _("Unenrolled by %(user)s.", user=self.env.user.name),
+                "step_id": False,
                 "next_run_at": False,
                 "date_done": fields.Datetime.now(),
             }
@@ -366,7 +376,11 @@ class SalesSequenceEnrollment(models.Model):
             error = render_errors.get(enrollment.partner_id.id)
             if error:
                 enrollment._block(
-                    _("The email of step '%(step)s' could not be rendered: %(error)s", step=step.name, error=error)
+                    _(
+                        "The email could not be rendered. %(error)s. Fix the step or the contact, then resume the "
+                        "enrollment.",
+                        error=error,
+                    )
                 )
                 continue
             subject, body = rendered[enrollment.partner_id.id]
@@ -489,12 +503,12 @@ class SalesSequenceEnrollment(models.Model):
         except Exception:  # noqa: BLE001 - isolate the contacts whose data breaks the template
             _logger.info("Sequence step %s: batch rendering failed, rendering contact by contact", step.id)
         rendered, errors = {}, {}
-        for partner_id in partner_ids:
+        for partner in self.partner_id:
             try:
                 with self.env.cr.savepoint():
-                    rendered.update(step._render_email([partner_id]))
+                    rendered.update(step._render_email(partner.ids))
             except Exception as error:  # noqa: BLE001
-                errors[partner_id] = str(error)
+                errors[partner.id] = step._explain_render_error(partner, error)
         return rendered, errors
 
     def _send_step_email(self, step, subject, body, now, thread_values):

@@ -1,7 +1,11 @@
 from odoo import _, api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
+from odoo.tools.safe_eval import safe_eval
+
+from ..lib import placeholders
 
 MAX_DELAY_DAYS = 365
+TEST_SUBJECT_PREFIX = "[TEST] "
 
 
 class SalesSequenceStep(models.Model):
@@ -11,6 +15,9 @@ class SalesSequenceStep(models.Model):
     _description = "Sales Sequence Step"
     _inherit = ["mail.render.mixin"]
     _order = "sequence, id"
+    # Like mail.template: the cron renders steps later as superuser, so who may save dynamic code is checked when
+    # the step is written (mail.group_mail_template_editor), not when it is rendered.
+    _unrestricted_rendering = True
 
     sequence_id = fields.Many2one(
         "sales.sequence", string="Sales Sequence", required=True, index=True, ondelete="cascade"
@@ -22,8 +29,8 @@ class SalesSequenceStep(models.Model):
     delay_days = fields.Integer(
         string="Delay (days)",
         default=0,
-        help="Days to wait after the previous step (after enrollment for the first step), "
-        "then the next allowed slot of the send schedule.",
+        help=f"Days to wait after the previous step (after enrollment for the first step), from 0 to "
+        f"{MAX_DELAY_DAYS}, then the next allowed slot of the send schedule.",
     )
     mail_template_id = fields.Many2one(
         "mail.template",
@@ -45,10 +52,11 @@ class SalesSequenceStep(models.Model):
         [("reply", "Reply in thread"), ("new", "New thread")],
         default="reply",
         required=True,
-        help="Reply: sent as 'Re: <first subject>' in the same thread as the earlier emails. New: its own subject.",
+        help="Reply: sent as 'Re: <first subject>' in the same thread as the earlier emails. New: its own subject. "
+        "The first step always starts the thread, whatever this says.",
     )
+    is_first_step = fields.Boolean(compute="_compute_is_first_step")
     render_model = fields.Char(compute="_compute_render_model")
-    lang = fields.Char(default="{{ object.lang }}")
 
     _sql_constraints = [
         (
@@ -58,8 +66,84 @@ class SalesSequenceStep(models.Model):
         ),
     ]
 
+    @api.depends("sequence_id.step_ids", "sequence")
+    def _compute_is_first_step(self):
+        for step in self:
+            step.is_first_step = step.sequence_id.step_ids[:1] == step or not step.sequence_id.step_ids
+
     def _compute_render_model(self):
         self.render_model = "res.partner"
+
+    def _render_lang(self, res_ids, engine="inline_template"):
+        # Each contact reads the step in their own language. Read directly rather than through a "{{ object.lang }}"
+        # template, which users outside mail.group_mail_template_editor may not save.
+        return {partner.id: partner.lang for partner in self.env["res.partner"].browse(res_ids)}
+
+    # ------------------------------------------------------------------
+    # One placeholder language: {{ object.field }} in the body too
+    # ------------------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            self._normalize_placeholders(vals)
+        steps = super().create(vals_list)
+        # The ORM appends new steps to a cached step_ids whatever their order: re-read it in order.
+        steps.sequence_id.invalidate_recordset(["step_ids"])
+        return steps
+
+    @api.model
+    def _normalize_placeholders(self, vals):
+        """Store {{ }} typed in the body as QWeb, which the editor shows as placeholders."""
+        if vals.get("body_html"):
+            vals["body_html"] = placeholders.inline_to_qweb(vals["body_html"])
+
+    def _render_template(self, template_src, model, res_ids, engine="inline_template", add_context=None, options=None):
+        # Whatever path wrote the body (translation, SQL, an older version), {{ }} renders in it.
+        if engine == "qweb":
+            template_src = placeholders.inline_to_qweb(template_src)
+        return super()._render_template(
+            template_src, model, res_ids, engine=engine, add_context=add_context, options=options
+        )
+
+    @api.model
+    def _has_unsafe_expression_template_qweb(self, template_src, model):
+        # {{ }} becomes QWeb at rendering: judge what will run, not the text the user typed.
+        return super()._has_unsafe_expression_template_qweb(placeholders.inline_to_qweb(template_src), model)
+
+    @api.constrains("delay_days")
+    def _check_delay_days(self):
+        for step in self:
+            if not 0 <= step.delay_days <= MAX_DELAY_DAYS:
+                raise ValidationError(
+                    _(
+                        "Step '%(step)s' of %(sequence)s: Delay (days) must be between 0 and %(max)s; "
+                        "%(value)s was entered.",
+                        step=step.name,
+                        sequence=step.sequence_id.name,
+                        max=MAX_DELAY_DAYS,
+                        value=step.delay_days,
+                    )
+                )
+
+    @api.onchange("delay_days")
+    def _onchange_delay_days(self):
+        if 0 <= self.delay_days <= MAX_DELAY_DAYS:
+            return None
+        entered = self.delay_days
+        self.delay_days = min(max(entered, 0), MAX_DELAY_DAYS)
+        return {
+            "warning": {
+                "title": _("Delay out of range"),
+                "message": _(
+                    "Step '%(step)s': Delay (days) must be between 0 and %(max)s; %(value)s was changed to %(new)s.",
+                    step=self.name,
+                    max=MAX_DELAY_DAYS,
+                    value=entered,
+                    new=self.delay_days,
+                ),
+            }
+        }
 
     @api.constrains("mail_template_id")
     def _check_mail_template_model(self):
@@ -122,12 +206,76 @@ class SalesSequenceStep(models.Model):
         bodies = source._render_field("body_html", partner_ids, compute_lang=True)
         return {pid: (subjects.get(pid) or "", bodies.get(pid) or "") for pid in partner_ids}
 
+    def _explain_render_error(self, partner, error):
+        """Why the step's email could not be rendered for `partner`, naming the step, the placeholder that broke
+        and its cause, e.g. "Step 'Intro': placeholder {{ object.parent_id.name.lower() }} in the Body failed
+        for Ann: 'bool' object has no attribute 'lower'"."""
+        self.ensure_one()
+        source = self.mail_template_id or self
+        context = {**source._render_eval_context(), "object": partner}
+        for field, label, is_html in (("subject", _("Subject"), False), ("body_html", _("Body"), True)):
+            for expression in placeholders.expressions(source.with_context(lang=partner.lang)[field], is_html):
+                try:
+                    safe_eval(expression, dict(context))
+                except NameError:
+                    continue  # a loop or t-set variable: only meaningful inside the template
+                except Exception as cause:  # noqa: BLE001 - any error of the expression is the explanation
+                    return _(
+                        "Step '%(step)s': placeholder {{ %(placeholder)s }} in the %(field)s failed for %(contact)s: "
+                        "%(cause)s",
+                        step=self.name,
+                        placeholder=expression,
+                        field=label,
+                        contact=partner.display_name,
+                        cause=cause,
+                    )
+        cause = error.__cause__ or error
+        return _(
+            "Step '%(step)s': the email could not be rendered for %(contact)s: %(cause)s",
+            step=self.name,
+            contact=partner.display_name,
+            cause=str(cause).split("\n", 1)[0],
+        )
+
+    def _render_for_preview(self, partner):
+        """(subject, body) of this step for `partner` as the sequence would send it, a reply step answering the
+        first step's subject; UserError naming the placeholder when it cannot be rendered."""
+        self.ensure_one()
+        try:
+            with self.env.cr.savepoint():
+                subject, body = self._render_email(partner.ids)[partner.id]
+                if self._reuses_thread_subject():
+                    first = self.sequence_id.step_ids[:1]
+                    first_subject = (first.mail_template_id or first)._render_field(
+                        "subject", partner.ids, compute_lang=True
+                    )[partner.id]
+                    subject = "Re: {}".format(first_subject.removeprefix("Re: "))
+        except Exception as error:  # noqa: BLE001 - the explanation replaces Odoo's template dump
+            raise UserError(self._explain_render_error(partner, error)) from error
+        return subject, body
+
+    def action_preview(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Preview of %(step)s", step=self.name),
+            "res_model": "sales.sequence.step.preview",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_step_id": self.id},
+        }
+
     # ------------------------------------------------------------------
     # Changes to a running sequence apply to the steps not yet run
     # ------------------------------------------------------------------
 
     def write(self, vals):
+        if vals.get("body_html"):
+            vals = dict(vals)
+            self._normalize_placeholders(vals)
         result = super().write(vals)
+        if "sequence" in vals:
+            self.sequence_id.invalidate_recordset(["step_ids"])
         if "delay_days" in vals:
             waiting = self.env["sales.sequence.enrollment"].search(
                 [("step_id", "in", self.ids), ("state", "in", ("active", "queued"))]

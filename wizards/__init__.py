@@ -1,2 +1,3 @@
 from . import sales_sequence_enroll_wizard
 from . import sales_sequence_enroll_wizard_line
+from . import sales_sequence_step_preview

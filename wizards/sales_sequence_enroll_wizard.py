@@ -1,10 +1,13 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from ..models.sales_sequence import OPEN_ENROLLMENT_STATES
+
 
 class SalesSequenceEnrollWizard(models.TransientModel):
     """Enroll contacts in a sequence, from the contact form, a selection of contacts, or the sequence itself.
-    Each contact that cannot be enrolled is listed with its reason."""
+    Every contact chosen is either enrolled or listed with the reason it was not; contacts already running in
+    another sequence are pointed out before enrolling."""
 
     _name = "sales.sequence.enroll.wizard"
     _description = "Enroll Contacts in a Sequence"
@@ -12,9 +15,11 @@ class SalesSequenceEnrollWizard(models.TransientModel):
     sequence_id = fields.Many2one("sales.sequence", domain="[('state', 'in', ('draft', 'active', 'paused'))]")
     partner_ids = fields.Many2many("res.partner", string="Contacts")
     state = fields.Selection([("choose", "Choose"), ("done", "Done")], default="choose")
+    other_sequences_warning = fields.Text(compute="_compute_other_sequences_warning")
     result_line_ids = fields.One2many("sales.sequence.enroll.wizard.line", "wizard_id", readonly=True)
     enrolled_count = fields.Integer(readonly=True)
     refused_count = fields.Integer(readonly=True)
+    result_message = fields.Text(readonly=True)
 
     @api.model
     def default_get(self, fields_list):
@@ -29,25 +34,59 @@ class SalesSequenceEnrollWizard(models.TransientModel):
             values["partner_ids"] = [fields.Command.set(partner_ids)]
         return values
 
+    @api.depends("partner_ids", "sequence_id")
+    def _compute_other_sequences_warning(self):
+        for wizard in self:
+            wizard.other_sequences_warning = wizard._get_other_sequences_warning()
+
+    def _get_other_sequences_warning(self):
+        """One line per chosen contact already running in another sequence, naming those sequences."""
+        self.ensure_one()
+        partners = self.partner_ids._origin
+        if not partners:
+            return False
+        running = self.env["sales.sequence.enrollment"].search(
+            [
+                ("partner_id", "in", partners.ids),
+                ("state", "in", OPEN_ENROLLMENT_STATES),
+                ("sequence_id", "!=", self.sequence_id._origin.id),
+            ]
+        )
+        if not running:
+            return False
+        lines = []
+        for partner, enrollments in running.grouped("partner_id").items():  # a loop: _() needs this frame
+            lines.append(
+                _(
+                    "%(contact)s is already in %(sequences)s",
+                    contact=partner.display_name,
+                    sequences=", ".join(enrollments.sequence_id.mapped("name")),
+                )
+            )
+        return "\n".join(lines)
+
     def action_enroll(self):
         self.ensure_one()
         if not self.sequence_id:
             raise UserError(_("Sequence: choose the sequence to enroll the contacts in."))
         if not self.partner_ids:
             raise UserError(_("Contacts: choose at least one contact to enroll."))
+        warning = self._get_other_sequences_warning()
         enrollments, refusals = self.sequence_id._enroll_partners(self.partner_ids)
+        message = self._get_result_message(enrollments)
         self.write(
             {
                 "state": "done",
                 "enrolled_count": len(enrollments),
                 "refused_count": len(refusals),
+                "result_message": message,
                 "result_line_ids": [
                     fields.Command.create({"partner_id": partner.id, "reason": reason})
                     for partner, reason in refusals.items()
                 ],
             }
         )
-        if refusals:
+        if refusals or warning or self.sequence_id.state != "active":
             return {
                 "type": "ir.actions.act_window",
                 "res_model": self._name,
@@ -61,11 +100,32 @@ class SalesSequenceEnrollWizard(models.TransientModel):
             "tag": "display_notification",
             "params": {
                 "type": "success",
-                "message": _(
-                    "%(count)s contact(s) enrolled in %(sequence)s.",
-                    count=len(enrollments),
-                    sequence=self.sequence_id.name,
-                ),
+                "message": message,
                 "next": {"type": "ir.actions.act_window_close"},
             },
         }
+
+    def _get_result_message(self, enrollments):
+        """How many were enrolled and when they start, in the sequence's current state."""
+        sequence = self.sequence_id
+        enrolled = _("%(count)s contact(s) enrolled in %(sequence)s.", count=len(enrollments), sequence=sequence.name)
+        if not enrollments:
+            return enrolled
+        if sequence.state == "draft":
+            return enrolled + " " + _("The sequence is a draft: nothing is sent until you activate it.")
+        if sequence.state == "paused":
+            return enrolled + " " + _("The sequence is paused: they start when you resume it.")
+        first_run = min(enrollments.filtered("next_run_at").mapped("next_run_at"), default=False)
+        if not first_run:
+            return enrolled
+        return (
+            enrolled
+            + " "
+            + _(
+                "Step 1 goes out from %(when)s (%(tz)s), inside the send schedule.",
+                when=fields.Datetime.context_timestamp(self.with_context(tz=sequence.tz), first_run).strftime(
+                    "%Y-%m-%d %H:%M"
+                ),
+                tz=sequence.tz or "UTC",
+            )
+        )

@@ -1,0 +1,83 @@
+from markupsafe import Markup
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from ..models.sales_sequence_step import TEST_SUBJECT_PREFIX
+
+
+class SalesSequenceStepPreview(models.TransientModel):
+    """A step's email as a chosen contact would receive it, and a test copy of it sent to oneself."""
+
+    _name = "sales.sequence.step.preview"
+    _description = "Sales Sequence Step Preview"
+
+    step_id = fields.Many2one("sales.sequence.step", required=True, ondelete="cascade", readonly=True)
+    partner_id = fields.Many2one(
+        "res.partner",
+        string="Preview For",
+        default=lambda self: self._default_partner(),
+        help="The contact whose data fills the placeholders.",
+    )
+    subject = fields.Char(compute="_compute_preview")
+    body_html = fields.Html(string="Body", compute="_compute_preview", sanitize=False)
+    error = fields.Text(compute="_compute_preview")
+
+    @api.model
+    def _default_partner(self):
+        """The step's first enrolled contact, else the user: a preview shows real data from the start."""
+        step = self.env["sales.sequence.step"].browse(self.env.context.get("default_step_id")).exists()
+        return step.sequence_id.enrollment_ids[:1].partner_id or self.env.user.partner_id
+
+    @api.depends("step_id", "partner_id")
+    def _compute_preview(self):
+        for preview in self:
+            preview.subject = preview.body_html = preview.error = False
+            if not preview.step_id or not preview.partner_id:
+                continue
+            try:
+                preview.subject, body = preview.step_id._render_for_preview(preview.partner_id)
+                preview.body_html = Markup(body)
+            except UserError as error:
+                preview.error = str(error)
+
+    def action_send_test(self):
+        """Queue the previewed email to the current user through Odoo's mail queue, with a [TEST] subject.
+        No enrollment, touch or contact note is written: a test is not a step run."""
+        self.ensure_one()
+        user = self.env.user
+        if not user.email:
+            raise UserError(_("Your user has no email address: fill Email in your preferences to receive tests."))
+        if not self.partner_id:
+            raise UserError(_("Preview For: choose a contact whose data fills the placeholders."))
+        subject, body = self.step_id._render_for_preview(self.partner_id)
+        sequence = self.step_id.sequence_id
+        layout = self.env["ir.qweb"]._render(
+            "sales_sequence.mail_layout_sequence",
+            {
+                "message": self.env["mail.message"].new({"body": Markup(body)}),
+                "signature": sequence.user_id.signature,
+                "lang": self.partner_id.lang,
+            },
+            minimal_qcontext=True,
+            raise_if_not_found=False,
+        )
+        # sudo: mail.mail is reserved to administrators; the test goes only to the user who asked for it.
+        self.env["mail.mail"].sudo().create(
+            {
+                "subject": TEST_SUBJECT_PREFIX + (subject or ""),
+                "body_html": layout or body,
+                "email_from": sequence._get_email_from(),
+                "email_to": user.email_formatted,
+                "auto_delete": True,
+            }
+        )
+        self.env.ref("mail.ir_cron_mail_scheduler_action")._trigger()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "message": _("Test email queued to %(email)s.", email=user.email),
+            },
+        }
