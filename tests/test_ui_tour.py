@@ -1,12 +1,15 @@
+from freezegun import freeze_time
+
 from odoo.tests import HttpCase, new_test_user, tagged
 
 
 @tagged("post_install", "-at_install", "sales_sequence")
 class TestSequenceTour(HttpCase):
-    """A salesperson, in a real browser: build a sequence, activate it, enroll a contact."""
+    """A salesperson, in a real browser: build a sequence with a {{ }} placeholder in the body, activate it,
+    enroll a contact, preview the step and send a test; then the cron sends the real email."""
 
     def test_build_activate_enroll(self):
-        new_test_user(
+        seller = new_test_user(
             self.env,
             login="tour_sales",
             name="Tour Seller",
@@ -20,8 +23,24 @@ class TestSequenceTour(HttpCase):
         self.assertEqual(sequence.state, "active")
         self.assertEqual(sequence.user_id.login, "tour_sales")
         self.assertEqual(sequence.step_ids.mapped("name"), ["Introduction"])
-        self.assertIn("Nice to meet you.", sequence.step_ids.body_html)
+        self.assertIn('t-out="object.name"', sequence.step_ids.body_html, "the typed {{ }} became a placeholder")
         enrollment = sequence.enrollment_ids
         self.assertEqual(enrollment.partner_id, contact)
         self.assertEqual(enrollment.state, "active")
         self.assertTrue(enrollment.next_run_at)
+
+        test_mail = self.env["mail.mail"].search([("subject", "=", "[TEST] Hello Tour Contact")])
+        self.assertEqual(test_mail.email_to, seller.email_formatted)
+        self.assertIn("Hello Tour Contact, nice to meet you.", test_mail.body_html)
+        self.assertFalse(enrollment.touch_ids, "the test send is not a step run")
+
+        with freeze_time(enrollment.next_run_at):
+            self.env.ref("sales_sequence.ir_cron_run_sequences").method_direct_trigger()
+        mail = self.env["mail.mail"].search(
+            [("model", "=", "sales.sequence.enrollment"), ("res_id", "=", enrollment.id)]
+        )
+        self.assertEqual(len(mail), 1)
+        self.assertEqual(mail.state, "outgoing", "queued in Odoo's mail queue")
+        self.assertEqual(mail.subject, "Hello Tour Contact")
+        self.assertIn("Hello Tour Contact, nice to meet you.", mail.body_html)
+        self.assertNotIn("{{", mail.body_html)

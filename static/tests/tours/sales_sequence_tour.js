@@ -33,7 +33,7 @@ registry.category("web_tour.tours").add("sales_sequence_tour", {
         {
             content: "Write the body",
             trigger: ".modal .o_field_widget[name=body_html] .odoo-editor-editable",
-            run: "editor Nice to meet you.",
+            run: "editor Hello {{ object.name }}, nice to meet you.",
         },
         {
             content: "Save the step",
@@ -85,6 +85,34 @@ registry.category("web_tour.tours").add("sales_sequence_tour", {
         {
             content: "The sequence now has one enrollment in progress",
             trigger: "body:not(:has(.modal)) .oe_stat_button:contains(In Progress) .o_stat_value:contains(1)",
+        },
+        {
+            content: "Preview the step",
+            trigger: ".o_field_widget[name=step_ids] .o_data_row:contains(Introduction) button[name=action_preview]",
+            run: "click",
+        },
+        {
+            content: "The preview shows the enrolled contact's email",
+            // The body shows in a sandboxed iframe: a step's HTML never runs in the page.
+            trigger: ".modal .o_field_widget[name=body_html] iframe:iframe body:contains(Hello Tour Contact):contains(nice to meet you)",
+        },
+        {
+            content: "The subject is rendered too",
+            trigger: ".modal .o_field_widget[name=subject]:contains(Hello Tour Contact)",
+        },
+        {
+            content: "Send a test to me",
+            trigger: ".modal button[name=action_send_test]",
+            run: "click",
+        },
+        {
+            content: "The test is confirmed",
+            trigger: ".o_notification:contains(Test email queued)",
+        },
+        {
+            content: "Close the preview",
+            trigger: ".modal .modal-footer button:contains(Close)",
+            run: "click",
         },
         {
             content: "Open the enrollments",
