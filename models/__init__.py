@@ -1,3 +1,4 @@
+from . import sales_sequence_guard_mixin
 from . import sales_sequence
 from . import sales_sequence_step
 from . import sales_sequence_audience

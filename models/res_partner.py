@@ -1,4 +1,7 @@
-from odoo import fields, models
+from odoo import _, fields, models
+from odoo.exceptions import UserError
+
+from odoo.addons.base.models.ir_model import MODULE_UNINSTALL_FLAG
 
 
 class ResPartner(models.Model):
@@ -23,8 +26,30 @@ class ResPartner(models.Model):
         for partner in self:
             partner.sales_sequence_enrollment_count = counts.get(partner, 0)
 
+    def unlink(self):
+        if not self.env.context.get(MODULE_UNINSTALL_FLAG):
+            # sudo: whatever the user may read, a contact that sequences wrote to keeps that history; only the
+            # names of the contacts being deleted leave in the message.
+            enrollments = (
+                self.env["sales.sequence.enrollment"]
+                .sudo()
+                .with_context(active_test=False)
+                .search([("partner_id", "in", self.ids)])
+            )
+            contacted = enrollments._with_history().partner_id
+            if contacted:
+                raise UserError(
+                    _(
+                        "%(contacts)s received emails from sales sequences, and what was sent is kept. Archive the "
+                        "contact instead.",
+                        contacts=", ".join(contacted.sudo(False).mapped("display_name")),
+                    )
+                )
+        return super().unlink()
+
     def action_view_sales_sequence_enrollments(self):
         self.ensure_one()
+        self.env["sales.sequence.enrollment"].check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id("sales_sequence.action_sales_sequence_enrollment")
         action["domain"] = [("partner_id", "=", self.id)]
         action["context"] = {"default_partner_id": self.id}

@@ -5,6 +5,7 @@ from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL, email_normalize
 
+from odoo.addons.base.models.ir_model import MODULE_UNINSTALL_FLAG
 from odoo.addons.base.models.res_partner import _tz_get
 
 from ..lib.send_schedule import ScheduleError, SendSchedule
@@ -26,7 +27,7 @@ DEFAULT_CALENDAR_HOURS = (9.0, 17.0)
 class SalesSequence(models.Model):
     _name = "sales.sequence"
     _description = "Sales Sequence"
-    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _inherit = ["mail.thread", "mail.activity.mixin", "sales.sequence.guard.mixin"]
     _order = "name, id"
     _check_company_auto = True
 
@@ -136,6 +137,7 @@ class SalesSequence(models.Model):
         # sudo: a salesperson may not create calendars, yet their company needs its default send schedule once.
         calendar = self.env["resource.calendar"].sudo().create(self._get_default_calendar_values(company))
         module, name = xmlid.split(".")
+        # sudo: the calendar's xmlid marks it as the company's default, so it is created once.
         self.env["ir.model.data"].sudo().create(
             {"module": module, "name": name, "model": calendar._name, "res_id": calendar.id, "noupdate": True}
         )
@@ -173,25 +175,26 @@ class SalesSequence(models.Model):
 
         Checked before the row is written, so the message names the field; the unique index on
         (lower(btrim(name)), company_id) still stops two concurrent saves."""
-        # SQL, not search(): a sequence the user's record rules hide still holds its name.
+        # SQL, not search(): a sequence the user's record rules hide still holds its name. Only the fact that
+        # the name is taken leaves, in the user's own words.
         self.env.cr.execute(
             SQL(
-                "SELECT name FROM sales_sequence WHERE lower(btrim(name)) = lower(btrim(%s)) "
+                "SELECT 1 FROM sales_sequence WHERE lower(btrim(name)) = lower(btrim(%s)) "
                 "AND company_id = %s AND id NOT IN %s LIMIT 1",
                 name,
                 company_id,
                 tuple(self.ids) or (0,),
             )
         )
-        row = self.env.cr.fetchone()
-        if row:
-            company = self.env["res.company"].browse(company_id)
+        if self.env.cr.fetchone():
+            # sudo: the company's name, for the message; the user is saving a sequence of that company.
+            company = self.env["res.company"].sudo().browse(company_id)
             raise ValidationError(
                 _(
-                    "Name: a sequence called '%(existing)s' already exists in %(company)s (names ignore case and "
+                    "Name: a sequence called '%(name)s' already exists in %(company)s (names ignore case and "
                     "surrounding spaces). Choose another name.",
-                    existing=row[0],
-                    company=company.sudo().name,
+                    name=name.strip(),
+                    company=company.name,
                 )
             )
 
@@ -208,6 +211,43 @@ class SalesSequence(models.Model):
                 seen.add(key)
                 self._check_name_available(vals["name"], company_id)
         return super().create(vals_list)
+
+    @api.constrains("user_id", "company_id")
+    def _check_owner(self):
+        for sequence in self:
+            owner = sequence.user_id
+            if owner.share:
+                raise ValidationError(
+                    _(
+                        "Owner: %(user)s is not an internal user. Choose a salesperson of %(company)s.",
+                        user=owner.name,
+                        company=sequence.company_id.name,
+                    )
+                )
+            if sequence.company_id not in owner.company_ids:
+                raise ValidationError(
+                    _(
+                        "Owner: %(user)s does not work in %(company)s. Choose a salesperson of that company.",
+                        user=owner.name,
+                        company=sequence.company_id.name,
+                    )
+                )
+
+    def unlink(self):
+        if self.env.context.get(MODULE_UNINSTALL_FLAG):
+            # Uninstalling the addon drops its tables, history included.
+            self.env["sales.sequence.touch"].sudo().search([("sequence_id", "in", self.ids)]).unlink()
+            return super().unlink()
+        sent = self.env["sales.sequence.enrollment"]._sequences_with_history(self)
+        if sent:
+            raise UserError(
+                _(
+                    "%(names)s already sent emails, and what was sent is kept. Archive the sequence instead "
+                    "(Action > Archive): it stops and keeps its history.",
+                    names=sent._names_for_message(),
+                )
+            )
+        return super().unlink()
 
     @api.depends("step_ids")
     def _compute_step_count(self):
@@ -323,6 +363,7 @@ class SalesSequence(models.Model):
             raise UserError("\n\n".join(messages))
 
     def action_activate(self):
+        self.check_access("write")
         to_activate = self.filtered(lambda s: s.state == "draft")
         to_activate._check_can_activate()
         to_activate.write({"state": "active"})
@@ -336,6 +377,7 @@ class SalesSequence(models.Model):
         )
 
     def action_pause(self):
+        self.check_access("write")
         running = self.filtered(lambda s: s.state == "active")
         running.write({"state": "paused"})
         running.enrollment_ids.filtered(lambda e: e.state in ("active", "queued"))._pause_for_sequence()
@@ -344,6 +386,7 @@ class SalesSequence(models.Model):
         )
 
     def action_resume(self):
+        self.check_access("write")
         paused = self.filtered(lambda s: s.state == "paused")
         paused._check_can_activate()
         paused.write({"state": "active"})
@@ -424,12 +467,14 @@ class SalesSequence(models.Model):
 
     def action_open_enroll_wizard(self):
         self.ensure_one()
+        self.check_access("write")
         action = self.env["ir.actions.act_window"]._for_xml_id("sales_sequence.action_sales_sequence_enroll_wizard")
         action["context"] = {"default_sequence_id": self.id}
         return action
 
     def action_view_enrollments(self):
         self.ensure_one()
+        self.check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id("sales_sequence.action_sales_sequence_enrollment")
         action["domain"] = [("sequence_id", "=", self.id)]
         action["context"] = {"default_sequence_id": self.id}

@@ -7,6 +7,8 @@ class SalesSequenceAudience(models.Model):
     _name = "sales.sequence.audience"
     _description = "Sales Sequence Audience"
     _order = "sequence, id"
+    _inherit = ["sales.sequence.guard.mixin"]
+    _immutable_fields = ("sequence_id",)
 
     sequence_id = fields.Many2one(
         "sales.sequence", string="Sales Sequence", required=True, index=True, ondelete="cascade"

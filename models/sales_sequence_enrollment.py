@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from markupsafe import Markup
 
 from odoo import _, api, fields, models
+from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
 
 from ..lib.send_schedule import ScheduleError
@@ -51,13 +52,16 @@ def _ceil_to_bucket(moment):
 class SalesSequenceEnrollment(models.Model):
     _name = "sales.sequence.enrollment"
     _description = "Sales Sequence Enrollment"
-    _inherit = ["mail.thread"]
+    _inherit = ["mail.thread", "sales.sequence.guard.mixin"]
+    # Unenroll and enroll again instead: a contact's history in a sequence stays with that sequence.
+    _immutable_fields = ("sequence_id", "partner_id")
     _order = "id desc"
     _rec_names_search = ["partner_id", "sequence_id"]
     _check_company_auto = True
 
     sequence_id = fields.Many2one("sales.sequence", required=True, index=True, ondelete="cascade", check_company=True)
     partner_id = fields.Many2one("res.partner", string="Contact", required=True, index=True, ondelete="cascade")
+    active = fields.Boolean(default=True, help="Archived enrollments are hidden; only Sequence Managers archive.")
     email = fields.Char(related="partner_id.email")
     user_id = fields.Many2one(related="sequence_id.user_id", string="Owner", store=True, index=True)
     company_id = fields.Many2one(related="sequence_id.company_id", store=True, index=True)
@@ -102,6 +106,69 @@ class SalesSequenceEnrollment(models.Model):
         # A sequence's emails go to the contact alone: the enrollment starts with no follower who would get a copy.
         enrollments = super(SalesSequenceEnrollment, self.with_context(mail_create_nosubscribe=True)).create(vals_list)
         return enrollments.with_env(self.env)
+
+    def _immutable_field_message(self, field):
+        return _(
+            "%(field)s cannot be changed once a contact is enrolled. Unenroll the contact, then enroll the right "
+            "contact in the right sequence.",
+            field=field.get_description(self.env)["string"],
+        )
+
+    @api.constrains("step_id", "sequence_id")
+    def _check_step_in_sequence(self):
+        for enrollment in self:
+            if enrollment.step_id and enrollment.step_id.sequence_id != enrollment.sequence_id:
+                raise ValidationError(
+                    _(
+                        "Next Step: step #%(step)s is not a step of %(sequence)s. Choose one of its own steps.",
+                        step=enrollment.step_id.id,  # its id only: the step may be another user's
+                        sequence=enrollment.sequence_id.name,
+                    )
+                )
+
+    def write(self, vals):
+        if (
+            "active" in vals
+            and not self.env.su
+            and not self.env.user.has_group("sales_sequence.group_sales_sequence_manager")
+        ):
+            raise UserError(_("Only Sequence Managers archive enrollments. To stop one, use Unenroll."))
+        if vals.get("active") is False:
+            self.filtered(lambda e: e.state in OPEN_ENROLLMENT_STATES)._cancel(
+                _("Archived by %(user)s.", user=self.env.user.name)
+            )
+        return super().write(vals)
+
+    def unlink(self):
+        with_history = self._with_history()
+        if with_history:
+            raise UserError(
+                _(
+                    "%(contacts)s already received emails from this sequence, and what was sent is kept. Use "
+                    "Unenroll to stop the sequence for them; a Sequence Manager can archive the enrollment.",
+                    contacts=", ".join(with_history.partner_id.mapped("display_name")),
+                )
+            )
+        return super().unlink()
+
+    def _with_history(self):
+        """The enrollments of self that already ran a step."""
+        # sudo: count the touches whatever the user's rules; only ids of self come back.
+        touched = (
+            self.env["sales.sequence.touch"].sudo()._read_group([("enrollment_id", "in", self.ids)], ["enrollment_id"])
+        )
+        touched_ids = {enrollment.id for (enrollment,) in touched}
+        return self.filtered(lambda e: e.id in touched_ids)
+
+    @api.model
+    def _sequences_with_history(self, sequences):
+        """The sequences among `sequences` that already sent at least one step."""
+        # sudo: history counts whatever the user's rules; only ids of the given sequences come back.
+        sent = (
+            self.env["sales.sequence.touch"].sudo()._read_group([("sequence_id", "in", sequences.ids)], ["sequence_id"])
+        )
+        sent_ids = {sequence.id for (sequence,) in sent}
+        return sequences.filtered(lambda s: s.id in sent_ids)
 
     @api.depends("partner_id", "sequence_id")
     def _compute_display_name(self):
@@ -252,6 +319,7 @@ class SalesSequenceEnrollment(models.Model):
         started.filtered(lambda e: not e.step_id)._finish()
 
     def action_pause(self):
+        self.check_access("write")
         self.filtered(lambda e: e.state in ("draft", "active", "queued", "blocked")).write(
             {
                 "state": "paused",
@@ -262,6 +330,7 @@ class SalesSequenceEnrollment(models.Model):
         return True
 
     def action_resume(self):
+        self.check_access("write")
         to_resume = self.filtered(lambda e: e.state in ("paused", "blocked"))
         started = to_resume.filtered(lambda e: e.sequence_id.state == "active")
         started._resume()
@@ -271,16 +340,22 @@ class SalesSequenceEnrollment(models.Model):
         return True
 
     def action_cancel(self):
-        self.filtered(lambda e: e.state in OPEN_ENROLLMENT_STATES).write(
+        self.check_access("write")
+        self.filtered(lambda e: e.state in OPEN_ENROLLMENT_STATES)._cancel(
+            _("Unenrolled by %(user)s.", user=self.env.user.name)
+        )
+        return True
+
+    def _cancel(self, reason):
+        self.write(
             {
                 "state": "canceled",
-                "state_reason": _("Unenrolled by %(user)s.", user=self.env.user.name),
+                "state_reason": reason,
                 "step_id": False,
                 "next_run_at": False,
                 "date_done": fields.Datetime.now(),
             }
         )
-        return True
 
     # ------------------------------------------------------------------
     # The run cron
@@ -307,7 +382,7 @@ class SalesSequenceEnrollment(models.Model):
 
     def _due_where(self, now):
         return SQL(
-            "e.state IN %s AND e.next_run_at <= %s AND s.state = 'active' AND s.active",
+            "e.state IN %s AND e.next_run_at <= %s AND e.active AND s.state = 'active' AND s.active",
             DUE_STATES,
             now,
         )
@@ -561,6 +636,7 @@ class SalesSequenceEnrollment(models.Model):
 
     def action_view_touches(self):
         self.ensure_one()
+        self.check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id("sales_sequence.action_sales_sequence_touch")
         action["domain"] = [("enrollment_id", "=", self.id)]
         return action

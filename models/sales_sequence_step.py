@@ -13,11 +13,12 @@ class SalesSequenceStep(models.Model):
 
     _name = "sales.sequence.step"
     _description = "Sales Sequence Step"
-    _inherit = ["mail.render.mixin"]
+    _inherit = ["mail.render.mixin", "sales.sequence.guard.mixin"]
     _order = "sequence, id"
     # Like mail.template: the cron renders steps later as superuser, so who may save dynamic code is checked when
     # the step is written (mail.group_mail_template_editor), not when it is rendered.
     _unrestricted_rendering = True
+    _immutable_fields = ("sequence_id",)
 
     sequence_id = fields.Many2one(
         "sales.sequence", string="Sales Sequence", required=True, index=True, ondelete="cascade"
@@ -70,6 +71,9 @@ class SalesSequenceStep(models.Model):
     def _compute_is_first_step(self):
         for step in self:
             step.is_first_step = step.sequence_id.step_ids[:1] == step or not step.sequence_id.step_ids
+
+    def _immutable_field_message(self, field):
+        return _("Sales Sequence: a step cannot move to another sequence. Copy the step there instead.")
 
     def _compute_render_model(self):
         self.render_model = "res.partner"
@@ -256,6 +260,7 @@ class SalesSequenceStep(models.Model):
 
     def action_preview(self):
         self.ensure_one()
+        self.check_access("read")
         return {
             "type": "ir.actions.act_window",
             "name": _("Preview of %(step)s", step=self.name),

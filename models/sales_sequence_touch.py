@@ -4,14 +4,18 @@ from odoo.tools import SQL
 
 class SalesSequenceTouch(models.Model):
     """A step run for one enrollment. At most one per (enrollment, step): the database itself refuses a second
-    send of a step, whatever path or worker attempts it."""
+    send of a step, whatever path or worker attempts it.
+
+    Touches are history, append-only: users read them, nobody but the engine (as superuser) writes them, and
+    nothing deletes them, directly (no access right) or by cascade (an enrollment with touches cannot be deleted).
+    The daily limit counts them, so no user can shrink a mailbox's count."""
 
     _name = "sales.sequence.touch"
     _description = "Sales Sequence Step Run"
     _order = "date desc, id desc"
     _rec_name = "subject"
 
-    enrollment_id = fields.Many2one("sales.sequence.enrollment", required=True, index=True, ondelete="cascade")
+    enrollment_id = fields.Many2one("sales.sequence.enrollment", required=True, index=True, ondelete="restrict")
     step_id = fields.Many2one("sales.sequence.step", index=True, ondelete="set null")
     sequence_id = fields.Many2one(related="enrollment_id.sequence_id", store=True, index=True)
     partner_id = fields.Many2one(related="enrollment_id.partner_id", string="Contact", store=True)

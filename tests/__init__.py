@@ -4,3 +4,4 @@ from . import test_security
 from . import test_concurrency
 from . import test_ui_tour
 from . import test_authoring
+from . import test_access

@@ -241,7 +241,7 @@ class TestFirstUseDefects(SalesSequenceCommon):
             with self.assertRaises(ValidationError) as caught:
                 self._create_sequence(name=same)
             self.assertIn("Name:", str(caught.exception))
-            self.assertIn("Newcomer Test", str(caught.exception))
+            self.assertIn(f"'{same.strip()}' already exists", str(caught.exception))
         other = self._create_sequence(name="Another")
         with self.assertRaises(ValidationError):
             other.name = "newcomer TEST"

@@ -1,0 +1,120 @@
+"""The addon's access matrix: what each role may do, on which records. Plain Python, no Odoo import.
+
+tests/test_access.py checks every cell against a real database, and checks that README.rst's Security section
+shows exactly this table. After changing a cell, regenerate the README's table with:
+
+    python3 tests/access_matrix.py
+
+Record cells say on which records an operation is allowed: ``all`` (anyone's), ``own`` (the role's own sequences
+and what hangs on them, in its companies), ``-`` (none). Button cells say whether the role may press the button on
+a record of a sequence owned by the first Sequences User.
+"""
+
+ROLES = {
+    "public": "Public (not logged in)",
+    "portal": "Portal user",
+    "internal": "Internal user, no sales group",
+    "user": "Sequences User",
+    "user_2": "Second Sequences User",
+    "manager": "Sequences Manager",
+    "other_company": "Sequences User of another company",
+}
+
+MODELS = {
+    "sales.sequence": "Sequence",
+    "sales.sequence.step": "Step",
+    "sales.sequence.audience": "Audience",
+    "sales.sequence.enrollment": "Enrollment",
+    "sales.sequence.touch": "Step run (history)",
+}
+
+OPERATIONS = ("read", "write", "create", "unlink")
+
+_NOTHING = dict.fromkeys(OPERATIONS, "-")
+_OWN = dict.fromkeys(OPERATIONS, "own")
+_ALL = dict.fromkeys(OPERATIONS, "all")
+# Step runs are history: read like their sequence, written by the engine alone, never deleted.
+_HISTORY_OWN = {"read": "own", "write": "-", "create": "-", "unlink": "-"}
+_HISTORY_ALL = {"read": "all", "write": "-", "create": "-", "unlink": "-"}
+
+
+def _role_cells(documents, history):
+    return {model: (history if model == "sales.sequence.touch" else documents) for model in MODELS}
+
+
+RECORDS = {
+    "public": _role_cells(_NOTHING, _NOTHING),
+    "portal": _role_cells(_NOTHING, _NOTHING),
+    "internal": _role_cells(_NOTHING, _NOTHING),
+    "user": _role_cells(_OWN, _HISTORY_OWN),
+    "user_2": _role_cells(_OWN, _HISTORY_OWN),
+    "manager": _role_cells(_ALL, _HISTORY_ALL),
+    "other_company": _role_cells(_OWN, _HISTORY_OWN),
+}
+
+BUTTONS = {
+    "sales.sequence": (
+        "action_activate",
+        "action_pause",
+        "action_resume",
+        "action_open_enroll_wizard",
+        "action_view_enrollments",
+    ),
+    "sales.sequence.step": ("action_preview",),
+    "sales.sequence.enrollment": ("action_pause", "action_resume", "action_cancel", "action_view_touches"),
+    "sales.sequence.enroll.wizard": ("action_enroll",),
+    "sales.sequence.step.preview": ("action_send_test",),
+    "res.partner": ("action_view_sales_sequence_enrollments",),
+}
+
+# Who may press each button on the first Sequences User's records: that user and the managers. The contact's
+# Sequences button is for anyone with sequences (it lists only what they may see).
+_OWNER_AND_MANAGER = {"user", "manager"}
+_SEQUENCE_USERS = {"user", "user_2", "manager", "other_company"}
+BUTTON_ALLOWED = {
+    (model, method): (_SEQUENCE_USERS if model == "res.partner" else _OWNER_AND_MANAGER)
+    for model, methods in BUTTONS.items()
+    for method in methods
+}
+
+# The addon's public (HTTP) routes, each with who may call it. None yet.
+ROUTES = {}
+
+
+def render_rst():
+    """The README table: one row per role and model, a column per operation; then the buttons."""
+    lines = []
+    header = ["Role", "Model", *OPERATIONS]
+    rows = [
+        [ROLES[role], MODELS[model], *(RECORDS[role][model][op] for op in OPERATIONS)]
+        for role in ROLES
+        for model in MODELS
+    ]
+    lines += _simple_table(header, rows)
+    lines.append("")
+    header = ["Button", *ROLES]
+    rows = [
+        [f"{model}.{method}", *("yes" if role in BUTTON_ALLOWED[(model, method)] else "-" for role in ROLES)]
+        for model, methods in BUTTONS.items()
+        for method in methods
+    ]
+    lines += _simple_table(header, rows)
+    lines.append("")
+    lines.append("Public routes: " + (", ".join(sorted(ROUTES)) if ROUTES else "none."))
+    return "\n".join(lines) + "\n"
+
+
+def _simple_table(header, rows):
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    rule = "  ".join("=" * width for width in widths)
+
+    def line(row):
+        return "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+
+    return [rule, line(header), rule, *(line(row) for row in rows), rule]
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.stdout.write(render_rst())

@@ -1,0 +1,324 @@
+from pathlib import Path
+
+from odoo import Command
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import new_test_user, tagged
+from odoo.tools import mute_logger
+
+from . import access_matrix
+from .common import SalesSequenceCommon
+
+READ_FIELD = {
+    "sales.sequence": "name",
+    "sales.sequence.step": "name",
+    "sales.sequence.audience": "name",
+    "sales.sequence.enrollment": "state",
+    "sales.sequence.touch": "subject",
+}
+WRITE_VALUES = {
+    "sales.sequence": {"description": "Edited"},
+    "sales.sequence.step": {"name": "Edited"},
+    "sales.sequence.audience": {"name": "Edited"},
+    "sales.sequence.enrollment": {"state_reason": "Edited"},
+    "sales.sequence.touch": {"subject": "Edited"},
+}
+
+
+class _Allowed(Exception):
+    """Raised inside a savepoint to roll back an attempt that succeeded."""
+
+
+class AccessCommon(SalesSequenceCommon):
+    """Every role of the matrix, and for each role that can own sequences a sequence of its own with a step, an
+    audience line, an enrollment and a step run (history)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company_2 = cls.env["res.company"].create({"name": "Other Company"})
+        cls.user_other_company = new_test_user(
+            cls.env,
+            login="seq_other_company",
+            name="Otto Other",
+            email="otto.other@test.example.com",
+            groups="base.group_user,sales_team.group_sale_salesman",
+            company_id=cls.company_2.id,
+        )
+        cls.user_portal = new_test_user(cls.env, login="seq_portal", groups="base.group_portal")
+        cls.user_internal = new_test_user(cls.env, login="seq_internal", groups="base.group_user")
+        cls.users = {
+            "public": cls.env.ref("base.public_user"),
+            "portal": cls.user_portal,
+            "internal": cls.user_internal,
+            "user": cls.user_sales,
+            "user_2": cls.user_sales_2,
+            "manager": cls.user_sales_manager,
+            "other_company": cls.user_other_company,
+        }
+        cls.own_sequences = {
+            "user": cls._sequence_with_history(cls.user_sales),
+            "user_2": cls._sequence_with_history(cls.user_sales_2),
+            "manager": cls._sequence_with_history(cls.user_sales_manager),
+            "other_company": cls._sequence_with_history(cls.user_other_company, cls.company_2),
+        }
+        cls.seq_a = cls.own_sequences["user"]
+        cls.seq_b = cls.own_sequences["user_2"]
+
+    @classmethod
+    def _sequence_with_history(cls, owner, company=None):
+        company = company or cls.env.ref("base.main_company")
+        sequence = (
+            cls.env["sales.sequence"]
+            .sudo()
+            .create(
+                {
+                    "name": f"Sequence of {owner.name}",
+                    "user_id": owner.id,
+                    "company_id": company.id,
+                    "calendar_id": cls.calendar.id,
+                    "daily_limit": 0,
+                    "step_ids": [
+                        Command.create({"name": f"{owner.name} step {i}", "subject": "S", "body_html": "<p>B</p>"})
+                        for i in (1, 2)
+                    ],
+                    "audience_ids": [Command.create({"name": "Audience"})],
+                }
+            )
+        )
+        partner = cls.env["res.partner"].create({"name": f"Contact of {owner.name}", "email": "c@example.com"})
+        enrollment = (
+            cls.env["sales.sequence.enrollment"].sudo().create({"sequence_id": sequence.id, "partner_id": partner.id})
+        )
+        cls.env["sales.sequence.touch"].sudo().create(
+            {
+                "enrollment_id": enrollment.id,
+                "step_id": sequence.step_ids[0].id,
+                "mailbox": owner.email,
+                "subject": "Sent",
+            }
+        )
+        return sequence
+
+    # ------------------------------------------------------------------
+    # Attempts: each runs in a savepoint that is always rolled back
+    # ------------------------------------------------------------------
+
+    def attempt(self, action):
+        """True when `action` succeeds (then undone), False when refused with an access or user error."""
+        try:
+            with mute_logger("odoo.models", "odoo.addons.base.models.ir_rule"), self.env.cr.savepoint():
+                action()
+                self.env.flush_all()
+                raise _Allowed()
+        except _Allowed:
+            return True
+        except (AccessError, UserError):
+            return False
+        finally:
+            self.env.invalidate_all()
+
+    @staticmethod
+    def target(sequence, model):
+        return {
+            "sales.sequence": sequence,
+            "sales.sequence.step": sequence.step_ids[:1],
+            "sales.sequence.audience": sequence.audience_ids[:1],
+            "sales.sequence.enrollment": sequence.enrollment_ids[:1],
+            "sales.sequence.touch": sequence.enrollment_ids[:1].touch_ids[:1],
+        }[model].sudo(False)
+
+    def create_values(self, sequence, model):
+        sudo_sequence = sequence.sudo()
+        if model == "sales.sequence":
+            return {
+                "name": "Created in a test",
+                "user_id": sudo_sequence.user_id.id,
+                "company_id": sudo_sequence.company_id.id,
+                "calendar_id": self.calendar.id,
+            }
+        if model == "sales.sequence.enrollment":
+            partner = self.env["res.partner"].create({"name": "New Contact", "email": "new@example.com"})
+            return {"sequence_id": sequence.id, "partner_id": partner.id}
+        if model == "sales.sequence.touch":
+            return {"enrollment_id": sudo_sequence.enrollment_ids[0].id, "step_id": sudo_sequence.step_ids[1].id}
+        if model == "sales.sequence.audience":
+            return {"sequence_id": sequence.id, "name": "New"}
+        return {"sequence_id": sequence.id, "name": "New", "subject": "S", "body_html": "<p>B</p>"}
+
+    def disposable(self, sequence, model):
+        """A record of `sequence` without history, made for an unlink attempt (a touch is history by nature)."""
+        if model == "sales.sequence":
+            values = self.create_values(sequence, model)
+            return self.env[model].sudo().create(dict(values, name="Disposable")).sudo(False)
+        if model == "sales.sequence.touch":
+            return self.target(sequence, model)
+        return self.env[model].sudo().create(self.create_values(sequence, model)).sudo(False)
+
+    def allowed(self, user, operation, model, sequence):
+        if operation == "read":
+            return self.attempt(lambda: self.target(sequence, model).with_user(user).read([READ_FIELD[model]]))
+        if operation == "write":
+            return self.attempt(lambda: self.target(sequence, model).with_user(user).write(WRITE_VALUES[model]))
+        if operation == "create":
+            return self.attempt(lambda: self.env[model].with_user(user).create(self.create_values(sequence, model)))
+        return self.attempt(lambda: self.disposable(sequence, model).with_user(user).unlink())
+
+
+@tagged("post_install", "-at_install", "sales_sequence")
+class TestAccessMatrix(AccessCommon):
+    def test_record_matrix(self):
+        """Every role x model x operation, on the role's own records and on another user's."""
+        observed = {}
+        for role, user in self.users.items():
+            own = self.own_sequences.get(role)
+            foreign = self.seq_b if role == "user" else self.seq_a
+            for model in access_matrix.MODELS:
+                for operation in access_matrix.OPERATIONS:
+                    on_own = own is not None and self.allowed(user, operation, model, own)
+                    on_foreign = self.allowed(user, operation, model, foreign)
+                    cell = "all" if on_foreign and (on_own or own is None) else "own" if on_own else "-"
+                    if on_foreign and own is not None and not on_own:
+                        cell = "foreign only"
+                    observed[(role, model, operation)] = cell
+        expected = {
+            (role, model, operation): access_matrix.RECORDS[role][model][operation]
+            for role in access_matrix.ROLES
+            for model in access_matrix.MODELS
+            for operation in access_matrix.OPERATIONS
+        }
+        differences = {key: (observed[key], expected[key]) for key in expected if observed[key] != expected[key]}
+        self.assertFalse(differences, "cells as (observed, expected)")
+
+    def _press(self, user, model, method):
+        """Press `method` as `user` on the first Sequences User's record of `model`."""
+        if model == "sales.sequence.enroll.wizard":
+            wizard = (
+                self.env[model]
+                .with_user(user)
+                .create({"sequence_id": self.seq_a.id, "partner_ids": [Command.set(self.contacts[:1].ids)]})
+            )
+            return getattr(wizard, method)()
+        if model == "sales.sequence.step.preview":
+            preview = (
+                self.env[model]
+                .with_user(user)
+                .create({"step_id": self.seq_a.step_ids[0].id, "partner_id": self.contacts[0].id})
+            )
+            return getattr(preview, method)()
+        record = {
+            "sales.sequence": self.seq_a,
+            "sales.sequence.step": self.seq_a.step_ids[:1],
+            "sales.sequence.enrollment": self.seq_a.enrollment_ids[:1],
+            "res.partner": self.contacts[:1],
+        }[model]
+        return getattr(record.with_user(user), method)()
+
+    def test_button_matrix(self):
+        self.seq_a.sudo().action_activate()
+        differences = {}
+        for (model, method), allowed_roles in access_matrix.BUTTON_ALLOWED.items():
+            for role, user in self.users.items():
+                observed = self.attempt(lambda u=user, m=model, f=method: self._press(u, m, f))
+                if observed != (role in allowed_roles):
+                    differences[(model, method, role)] = "allowed" if observed else "denied"
+        self.assertFalse(differences, "buttons whose access differs from the matrix")
+
+    def test_public_routes_are_in_the_matrix(self):
+        routes = set()
+        for rule in self.env["ir.http"].routing_map().iter_rules():
+            endpoint = getattr(rule.endpoint, "original_endpoint", rule.endpoint)
+            if getattr(endpoint, "__module__", "").startswith("odoo.addons.sales_sequence"):
+                routes.add(rule.rule)
+        self.assertEqual(routes, set(access_matrix.ROUTES))
+
+    def test_readme_shows_the_matrix(self):
+        readme = (Path(__file__).resolve().parent.parent / "README.rst").read_text()
+        start, end = ".. access-matrix-start\n", ".. access-matrix-end\n"
+        shown = readme[readme.index(start) + len(start) : readme.index(end)].strip("\n") + "\n"
+        self.assertEqual(
+            shown, access_matrix.render_rst(), "regenerate README's table with: python3 tests/access_matrix.py"
+        )
+
+
+@tagged("post_install", "-at_install", "sales_sequence")
+class TestRepointingAttacks(AccessCommon):
+    """Each way a Sequences User reached another user's sequence by re-pointing their own records."""
+
+    def test_enrollment_cannot_take_a_step_of_another_sequence(self):
+        own = self.seq_b.enrollment_ids[0].with_user(self.user_sales_2)
+        with self.assertRaises(UserError) as caught:
+            own.write({"step_id": self.seq_a.step_ids[0].id})
+        self.assertIn("Next Step", str(caught.exception))
+        self.assertEqual(own.sudo().step_id, self.env["sales.sequence.step"])
+
+    def test_enrollment_cannot_move_to_another_sequence(self):
+        own = self.seq_b.enrollment_ids[0].with_user(self.user_sales_2)
+        with self.assertRaises(UserError) as caught:
+            own.write({"sequence_id": self.seq_a.id})
+        self.assertIn("Unenroll", str(caught.exception))
+        self.assertEqual(own.sudo().sequence_id, self.seq_b)
+        # Its own sequence, even its own other sequence: the contact's history stays where it was made.
+        other_own = self._create_sequence(user=self.user_sales_2, name="B's second")
+        with self.assertRaises(UserError):
+            own.write({"sequence_id": other_own.id})
+        with self.assertRaises(UserError):
+            own.write({"partner_id": self.contacts[5].id})
+
+    def test_step_cannot_move_to_another_sequence(self):
+        step = self.seq_b.step_ids[0].with_user(self.user_sales_2)
+        with self.assertRaises(UserError) as caught:
+            step.write({"sequence_id": self.seq_a.id})
+        self.assertIn("cannot move to another sequence", str(caught.exception))
+        self.assertEqual(step.sudo().sequence_id, self.seq_b)
+
+    def test_owner_is_an_internal_user_of_the_company(self):
+        sequence = self.seq_a.with_user(self.user_sales)
+        with self.assertRaises(UserError) as caught:
+            self.seq_a.sudo().write({"user_id": self.user_portal.id})
+        self.assertIn("Owner", str(caught.exception))
+        self.assertIn("not an internal user", str(caught.exception))
+        with self.assertRaises(UserError) as caught:
+            self.seq_a.sudo().write({"user_id": self.user_other_company.id})
+        self.assertIn("does not work in", str(caught.exception))
+        # Giving one's sequence to another salesperson is creating a sequence for them: a Manager's call.
+        with self.assertRaises(AccessError):
+            sequence.write({"user_id": self.user_sales_2.id})
+        self.seq_a.with_user(self.user_sales_manager).write({"user_id": self.user_sales_2.id})
+        self.assertEqual(self.seq_a.user_id, self.user_sales_2)
+
+    def test_history_is_never_deleted_by_a_user(self):
+        enrollment = self.seq_a.enrollment_ids[0]
+        mailbox = self.user_sales.email
+        touches = self.env["sales.sequence.touch"]
+        window = ("2000-01-01", "2100-01-01")
+        count_before = touches._count_sent_by_mailbox(mailbox, *window)
+        self.assertEqual(count_before, 1)
+        with self.assertRaises(UserError) as caught:
+            enrollment.with_user(self.user_sales).unlink()
+        self.assertIn("Unenroll", str(caught.exception))
+        for user in (self.user_sales, self.user_sales_manager):
+            with self.assertRaises(AccessError):
+                enrollment.touch_ids.with_user(user).unlink()
+            with self.assertRaises(AccessError):
+                enrollment.touch_ids.with_user(user).write({"mailbox": "other@example.com"})
+        with self.assertRaises(UserError):
+            self.seq_a.with_user(self.user_sales_manager).unlink()
+        with self.assertRaises(UserError) as caught:
+            enrollment.partner_id.unlink()  # a contact who was written to keeps the record of it
+        self.assertIn("Archive the contact", str(caught.exception))
+        self.assertTrue(enrollment.exists())
+        self.assertEqual(touches._count_sent_by_mailbox(mailbox, *window), count_before)
+
+    def test_managers_archive_users_unenroll(self):
+        enrollment = self.seq_a.enrollment_ids[0]
+        with self.assertRaises(UserError):
+            enrollment.with_user(self.user_sales).action_archive()
+        enrollment.with_user(self.user_sales_manager).action_archive()
+        self.assertFalse(enrollment.active)
+        self.assertEqual(enrollment.state, "canceled", "an archived enrollment sends nothing more")
+        self.assertTrue(enrollment.touch_ids, "archiving keeps the history")
+
+    def test_an_enrollment_without_history_can_be_deleted(self):
+        enrollment, _refusals = self.seq_a.with_user(self.user_sales)._enroll_partners(self.contacts[6])
+        enrollment.unlink()
+        self.assertFalse(enrollment.exists())
