@@ -1,1 +1,1 @@
-# Public routes (unsubscribe, tracking) land here in later versions; the foundation has none.
+from . import main

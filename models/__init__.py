@@ -4,4 +4,8 @@ from . import sales_sequence_step
 from . import sales_sequence_audience
 from . import sales_sequence_enrollment
 from . import sales_sequence_touch
+from . import sales_sequence_event
+from . import sales_sequence_enrollment_conversation
+from . import mail_mail
+from . import mail_thread
 from . import res_partner

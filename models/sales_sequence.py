@@ -97,9 +97,41 @@ class SalesSequence(models.Model):
         default=DEFAULT_DAILY_LIMIT,
         help="Emails one sending mailbox may send per day, counted across all sequences. 0 means no limit.",
     )
+    sender_mode = fields.Selection(
+        [("owner", "Sequence owner"), ("salesperson", "Contact's salesperson"), ("fixed", "Fixed address")],
+        string="Send As",
+        default="owner",
+        required=True,
+        help="Who the emails come from. Contact's salesperson: the salesperson set on the contact, or the owner "
+        "when the contact has none. Fixed address: the Send From address.",
+    )
     email_from = fields.Char(
         string="Send From",
-        help="Sender address of the sequence's emails. Empty: the owner's email address.",
+        help='Sender address when sending as a fixed address, e.g. "Sales Team" <sales@example.com>.',
+    )
+    mail_server_id = fields.Many2one(
+        "ir.mail_server",
+        string="Outgoing Mail Server",
+        help="Send through this server; empty: Odoo's usual choice (by sender address, then priority).",
+    )
+    unsubscribe_style = fields.Selection(
+        [("link", "Text link at the end of the body"), ("footer", "Small footer text")],
+        string="Unsubscribe Text",
+        default="link",
+        required=True,
+        help="Every email carries an unsubscribe link (and the List-Unsubscribe headers mail clients show).",
+    )
+    tracking_enabled = fields.Boolean(
+        string="Track Opens and Clicks",
+        default=True,
+        help="Add an open pixel and route links through tracked redirects (only to the links of that email).",
+    )
+    on_reply = fields.Selection(
+        [("pause", "Pause the enrollment"), ("complete", "End the enrollment (completed)")],
+        string="When the Contact Replies",
+        default="pause",
+        required=True,
+        help="A reply (not an out-of-office) always stops the emails: either paused, to resume by hand, or ended.",
     )
     enrollment_count = fields.Integer(compute="_compute_enrollment_counts")
     enrollment_active_count = fields.Integer(compute="_compute_enrollment_counts")
@@ -233,11 +265,8 @@ class SalesSequence(models.Model):
                     )
                 )
 
-    def unlink(self):
-        if self.env.context.get(MODULE_UNINSTALL_FLAG):
-            # Uninstalling the addon drops its tables, history included.
-            self.env["sales.sequence.touch"].sudo().search([("sequence_id", "in", self.ids)]).unlink()
-            return super().unlink()
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_sent(self):
         sent = self.env["sales.sequence.enrollment"]._sequences_with_history(self)
         if sent:
             raise UserError(
@@ -247,6 +276,13 @@ class SalesSequence(models.Model):
                     names=sent._names_for_message(),
                 )
             )
+
+    def unlink(self):
+        if self.env.context.get(MODULE_UNINSTALL_FLAG):
+            # Uninstalling the addon drops its tables, history included: the step runs go first, or they would
+            # hold their enrollments back.
+            self.env["sales.sequence.touch"].sudo().search([("sequence_id", "in", self.ids)]).unlink()
+            self.env["sales.sequence.event"].sudo().search([("sequence_id", "in", self.ids)]).unlink()
         return super().unlink()
 
     @api.depends("step_ids")
@@ -295,14 +331,26 @@ class SalesSequence(models.Model):
     # Sender and schedule
     # ------------------------------------------------------------------
 
-    def _get_email_from(self):
+    def _get_email_from(self, partner=None):
+        """The formatted sender of an email to `partner` under the sequence's sender routing."""
         self.ensure_one()
-        return self.email_from or self.user_id.email_formatted or False
+        if self.sender_mode == "fixed" and self.email_from:
+            return self.email_from
+        if self.sender_mode == "salesperson" and partner and partner.user_id.email:
+            return partner.user_id.email_formatted
+        return self.user_id.email_formatted or False
 
-    def _get_mailbox(self):
+    def _get_author(self, partner=None):
+        """The partner shown as the author of an email to `partner`."""
+        self.ensure_one()
+        if self.sender_mode == "salesperson" and partner and partner.user_id.email:
+            return partner.user_id.partner_id
+        return self.user_id.partner_id
+
+    def _get_mailbox(self, partner=None):
         """The normalized sending address: the unit the daily limit counts per."""
         self.ensure_one()
-        return email_normalize(self._get_email_from() or "") or False
+        return email_normalize(self._get_email_from(partner) or "") or False
 
     def _get_send_schedule(self):
         """The pure-Python schedule built from the calendar: windows, timezone, excluded dates."""
@@ -330,6 +378,8 @@ class SalesSequence(models.Model):
             problems.append(_("Steps: add at least one step."))
         for step in self.step_ids:
             problems.extend(step._get_activation_problems())
+        if self.sender_mode == "fixed" and not email_normalize(self.email_from or ""):
+            problems.append(_("Send From: write the fixed sender address, or choose another Send As."))
         if not self._get_mailbox():
             problems.append(
                 _(
@@ -433,8 +483,9 @@ class SalesSequence(models.Model):
             .partner_id
         )
         to_enroll = self.env["res.partner"]
+        blacklisted = self.env["sales.sequence.enrollment"]._blacklisted_emails(partners.mapped("email_normalized"))
         for partner in partners:
-            reason = self._get_enrollment_refusal(partner, already_in)
+            reason = self._get_enrollment_refusal(partner, already_in, blacklisted)
             if reason:
                 refusals[partner] = reason
             else:
@@ -448,9 +499,15 @@ class SalesSequence(models.Model):
             enrollments._pause_for_sequence()
         return enrollments, refusals
 
-    def _get_enrollment_refusal(self, partner, already_in):
+    def _get_enrollment_refusal(self, partner, already_in, blacklisted=()):
         if partner in already_in:
             return _("%(contact)s is already enrolled in this sequence.", contact=partner.display_name)
+        if partner.email_normalized in blacklisted:
+            return _(
+                "%(contact)s is on the blacklist (unsubscribed or blocked): %(email)s receives no sequence email.",
+                contact=partner.display_name,
+                email=partner.email_normalized,
+            )
         if not partner.email:
             return _("%(contact)s has no email address: fill the contact's Email field.", contact=partner.display_name)
         if not partner.email_normalized:

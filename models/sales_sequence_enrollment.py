@@ -1,3 +1,4 @@
+import ast
 import logging
 import threading
 from datetime import datetime, timedelta
@@ -6,7 +7,8 @@ from markupsafe import Markup
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
-from odoo.tools import SQL
+from odoo.tools import SQL, email_normalize
+from odoo.tools.misc import hmac
 
 from ..lib.send_schedule import ScheduleError
 from .sales_sequence import OPEN_ENROLLMENT_STATES
@@ -52,7 +54,7 @@ def _ceil_to_bucket(moment):
 class SalesSequenceEnrollment(models.Model):
     _name = "sales.sequence.enrollment"
     _description = "Sales Sequence Enrollment"
-    _inherit = ["mail.thread", "sales.sequence.guard.mixin"]
+    _inherit = ["mail.thread", "mail.activity.mixin", "sales.sequence.guard.mixin"]
     # Unenroll and enroll again instead: a contact's history in a sequence stays with that sequence.
     _immutable_fields = ("sequence_id", "partner_id")
     _order = "id desc"
@@ -81,6 +83,7 @@ class SalesSequenceEnrollment(models.Model):
     last_touch_at = fields.Datetime(string="Last Step Sent", readonly=True, copy=False)
     paused_by_sequence = fields.Boolean(readonly=True, copy=False)
     touch_ids = fields.One2many("sales.sequence.touch", "enrollment_id", string="Steps Run")
+    event_ids = fields.One2many("sales.sequence.event", "enrollment_id", string="Timeline")
     touch_count = fields.Integer(compute="_compute_touch_count")
 
     def init(self):
@@ -139,7 +142,8 @@ class SalesSequenceEnrollment(models.Model):
             )
         return super().write(vals)
 
-    def unlink(self):
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_history(self):
         with_history = self._with_history()
         if with_history:
             raise UserError(
@@ -149,16 +153,15 @@ class SalesSequenceEnrollment(models.Model):
                     contacts=", ".join(with_history.partner_id.mapped("display_name")),
                 )
             )
-        return super().unlink()
 
     def _with_history(self):
-        """The enrollments of self that already ran a step."""
-        # sudo: count the touches whatever the user's rules; only ids of self come back.
-        touched = (
-            self.env["sales.sequence.touch"].sudo()._read_group([("enrollment_id", "in", self.ids)], ["enrollment_id"])
-        )
-        touched_ids = {enrollment.id for (enrollment,) in touched}
-        return self.filtered(lambda e: e.id in touched_ids)
+        """The enrollments of self that already ran a step or went through any event of the conversation."""
+        # sudo: count the history whatever the user's rules; only ids of self come back.
+        with_history = set()
+        for model in ("sales.sequence.touch", "sales.sequence.event"):
+            groups = self.env[model].sudo()._read_group([("enrollment_id", "in", self.ids)], ["enrollment_id"])
+            with_history.update(enrollment.id for (enrollment,) in groups)
+        return self.filtered(lambda e: e.id in with_history)
 
     @api.model
     def _sequences_with_history(self, sequences):
@@ -320,7 +323,9 @@ class SalesSequenceEnrollment(models.Model):
 
     def action_pause(self):
         self.check_access("write")
-        self.filtered(lambda e: e.state in ("draft", "active", "queued", "blocked")).write(
+        to_pause = self.filtered(lambda e: e.state in ("draft", "active", "queued", "blocked"))
+        self.env["sales.sequence.event"]._record(to_pause, "pause", _("Paused by %(user)s.", user=self.env.user.name))
+        to_pause.write(
             {
                 "state": "paused",
                 "paused_by_sequence": False,
@@ -332,6 +337,9 @@ class SalesSequenceEnrollment(models.Model):
     def action_resume(self):
         self.check_access("write")
         to_resume = self.filtered(lambda e: e.state in ("paused", "blocked"))
+        self.env["sales.sequence.event"]._record(
+            to_resume, "resume", _("Resumed by %(user)s.", user=self.env.user.name)
+        )
         started = to_resume.filtered(lambda e: e.sequence_id.state == "active")
         started._resume()
         (to_resume - started).write(
@@ -347,15 +355,7 @@ class SalesSequenceEnrollment(models.Model):
         return True
 
     def _cancel(self, reason):
-        self.write(
-            {
-                "state": "canceled",
-                "state_reason": reason,
-                "step_id": False,
-                "next_run_at": False,
-                "date_done": fields.Datetime.now(),
-            }
-        )
+        self._end("canceled", reason)
 
     # ------------------------------------------------------------------
     # The run cron
@@ -441,7 +441,8 @@ class SalesSequenceEnrollment(models.Model):
         on_time = self._defer_missed_windows(schedules[sequence], now)
         sendable = on_time._block_unsendable()
         sendable, over_limit = sendable._split_by_daily_limit(sequence, schedules[sequence], now)
-        over_limit._queue_for_daily_limit(sequence, schedules[sequence], now)
+        for mailbox, enrollments in over_limit.grouped(lambda e: e._get_mailbox()).items():
+            enrollments._queue_for_daily_limit(sequence, mailbox, schedules[sequence], now)
         if not sendable:
             return
         rendered, render_errors = sendable._render_step(step)
@@ -495,7 +496,7 @@ class SalesSequenceEnrollment(models.Model):
                 "Sequence %(sequence)s, step '%(step)s' sent: %(subject)s",
                 sequence=enrollment.sequence_id.name,
                 step=step.name,
-                subject=enrollment.touch_ids.filtered(lambda touch: touch.step_id == step).subject,
+                subject=enrollment._done_touches().filtered(lambda touch: touch.step_id == step).subject,
             )
         self.partner_id._message_log_batch(bodies=bodies, author_id=step.sequence_id.user_id.partner_id.id)
 
@@ -520,8 +521,13 @@ class SalesSequenceEnrollment(models.Model):
         self.write({"state": "blocked", "state_reason": reason})
 
     def _block_unsendable(self):
-        """Block enrollments whose contact has no valid email address; return the others."""
-        invalid = self.filtered(lambda e: not e.partner_id.email_normalized)
+        """Block enrollments whose contact has no valid email address, end those whose address is blacklisted
+        (unsubscribed here, from a newsletter, or by an admin: mail.blacklist); return the others."""
+        blocked_emails = self._blacklisted_emails(self.partner_id.mapped("email_normalized"))
+        blacklisted = self.filtered(lambda e: e.partner_id.email_normalized in blocked_emails)
+        blacklisted._complete_blacklisted()
+        remaining = self - blacklisted
+        invalid = remaining.filtered(lambda e: not e.partner_id.email_normalized)
         missing = invalid.filtered(lambda e: not e.partner_id.email)
         missing._block(
             _("The contact has no email address: fill the contact's Email field, then resume the enrollment.")
@@ -534,28 +540,68 @@ class SalesSequenceEnrollment(models.Model):
                     email=enrollment.partner_id.email,
                 )
             )
-        return self - invalid
+        return remaining - invalid
+
+    @api.model
+    def _blacklisted_emails(self, emails):
+        """The addresses among `emails` on mail.blacklist, whatever put them there, in one query."""
+        emails = [email for email in emails if email]
+        if not emails:
+            return set()
+        # sudo: the blacklist is technical; only membership of addresses we already hold comes back.
+        return set(self.env["mail.blacklist"].sudo().search([("email", "in", emails)]).mapped("email"))
+
+    def _complete_blacklisted(self):
+        self.env["sales.sequence.event"]._record(self, "skip", _("Blacklisted address: not sent."))
+        for enrollment in self:
+            enrollment._end(
+                "completed",
+                _(
+                    "%(email)s is on the blacklist (unsubscribed): no sequence email goes to it.",
+                    email=enrollment.partner_id.email_normalized,
+                ),
+            )
+
+    def _end(self, state, reason):
+        """End open enrollments in `state` (completed, bounced, ...) with the reason."""
+        self.filtered(lambda e: e.state in OPEN_ENROLLMENT_STATES).write(
+            {
+                "state": state,
+                "state_reason": reason,
+                "step_id": False,
+                "next_run_at": False,
+                "date_done": fields.Datetime.now(),
+            }
+        )
+
+    def _get_mailbox(self):
+        """The normalized address this enrollment's emails leave from: the unit of the daily limit."""
+        self.ensure_one()
+        return self.sequence_id._get_mailbox(self.partner_id)
 
     def _split_by_daily_limit(self, sequence, schedule, now):
-        """(sendable, over the limit) given what the sequence's mailbox already sent today across all sequences."""
+        """(sendable, over the limit) given what each sending mailbox already sent today across all sequences."""
         limit = sequence.daily_limit
         if not limit:
             return self, self.browse()
-        mailbox = sequence._get_mailbox()
-        # Serialize the count-then-send of one mailbox across workers, so two of them cannot both take the last slot.
-        self.env.cr.execute(SQL("SELECT pg_advisory_xact_lock(hashtext(%s))", f"sales_sequence:{mailbox}"))
-        sent_today = self.env["sales.sequence.touch"]._count_sent_by_mailbox(mailbox, *schedule.day_bounds(now))
-        available = max(limit - sent_today, 0)
-        return self[:available], self[available:]
+        sendable = over = self.browse()
+        for mailbox, enrollments in sorted(self.grouped(lambda e: e._get_mailbox()).items(), key=lambda i: i[0] or ""):
+            # Serialize the count-then-send of a mailbox across workers, so two cannot both take its last slot.
+            self.env.cr.execute(SQL("SELECT pg_advisory_xact_lock(hashtext(%s))", f"sales_sequence:{mailbox}"))
+            sent_today = self.env["sales.sequence.touch"]._count_sent_by_mailbox(mailbox, *schedule.day_bounds(now))
+            available = max(limit - sent_today, 0)
+            sendable |= enrollments[:available]
+            over |= enrollments[available:]
+        return sendable, over
 
-    def _queue_for_daily_limit(self, sequence, schedule, now):
+    def _queue_for_daily_limit(self, sequence, mailbox, schedule, now):
         if not self:
             return
         tomorrow = schedule.next_day_start(now)
         reason = _(
             "Daily limit of %(limit)s emails reached for mailbox %(mailbox)s; sends at the next allowed slot.",
             limit=sequence.daily_limit,
-            mailbox=sequence._get_mailbox(),
+            mailbox=mailbox,
         )
         for enrollment in self:
             enrollment.write(
@@ -587,24 +633,35 @@ class SalesSequenceEnrollment(models.Model):
         return rendered, errors
 
     def _send_step_email(self, step, subject, body, now, thread_values):
-        """Post the email on the enrollment's thread: it shows in the chatter and leaves through the mail queue."""
+        """Post the email on the enrollment's thread: it shows in the chatter and leaves through the mail queue,
+        threaded under the earlier emails in reply mode, from the routed sender, with the step's CC and BCC and the
+        unsubscribe headers (set on the mail by _notify_by_email_get_base_mail_values)."""
         self.ensure_one()
         sequence = self.sequence_id
-        earlier = self.touch_ids.filtered("mail_message_id").sorted("date")
-        parent = False
-        if step.thread_mode == "reply" and earlier:
+        earlier = self.touch_ids.filtered(lambda t: t.message_id and not t.failed).sorted("date")
+        threading = {"references": [], "in_reply_to": False}
+        if step.thread_mode == "reply" and earlier and not step._is_first_step():
             subject = "Re: {}".format(earlier[0].subject.removeprefix("Re: "))
-            parent = earlier[-1].mail_message_id
-        message = self.with_context(mail_create_nosubscribe=True, mail_post_autofollow=False).message_post(
+            threading = {"references": earlier.mapped("message_id"), "in_reply_to": earlier[-1].message_id}
+        mail_context = {
+            **threading,
+            "email_cc": step.email_cc or False,
+            "email_bcc": step.email_bcc or False,
+            "list_unsubscribe": self._get_list_unsubscribe(thread_values["reply_to"]),
+        }
+        message = self.with_context(
+            mail_create_nosubscribe=True, mail_post_autofollow=False, sales_sequence_mail=mail_context
+        ).message_post(
             body=Markup(body),
             subject=subject,
             message_type="comment",
             subtype_xmlid="mail.mt_comment",
-            author_id=sequence.user_id.partner_id.id,
-            email_from=sequence._get_email_from(),
+            author_id=sequence._get_author(self.partner_id).id,
+            email_from=sequence._get_email_from(self.partner_id),
             partner_ids=self.partner_id.ids,
-            parent_id=parent.id if parent else False,
             email_layout_xmlid="sales_sequence.mail_layout_sequence",
+            email_add_signature=step.use_signature,
+            mail_server_id=sequence.mail_server_id.id,
             force_send=False,
             **thread_values,
         )
@@ -613,15 +670,55 @@ class SalesSequenceEnrollment(models.Model):
                 "enrollment_id": self.id,
                 "step_id": step.id,
                 "date": now,
-                "mailbox": sequence._get_mailbox(),
+                "mailbox": self._get_mailbox(),
                 "mail_message_id": message.id,
+                "message_id": message.message_id,
                 "subject": subject,
             }
         )
 
+    def _done_touches(self):
+        """The step runs that went out (a failed send is sent again on resume)."""
+        return self.touch_ids.filtered(lambda touch: not touch.failed)
+
+    def _get_list_unsubscribe(self, reply_to):
+        """RFC 8058 one-click unsubscribe: an https URL and a mailto, both carrying the enrollment's token."""
+        self.ensure_one()
+        token = self._get_token("unsubscribe")
+        url = self._get_unsubscribe_url()
+        mailbox = email_normalize(reply_to or "") or self._get_mailbox()
+        return f"<{url}>, <mailto:{mailbox}?subject=unsubscribe-{self.id}-{token}>"
+
+    def _get_unsubscribe_url(self):
+        self.ensure_one()
+        return f"{self.get_base_url()}/sales_sequence/unsubscribe/{self.id}/{self._get_token('unsubscribe')}"
+
+    def _get_token(self, purpose, record_id=None):
+        """HMAC of the record id and the purpose, keyed with the database secret: a token opens one door only."""
+        return hmac(self.env(su=True), f"sales_sequence.{purpose}", record_id or self.id)
+
+    def _notify_by_email_get_base_mail_values(self, message, additional_values=None):
+        values = super()._notify_by_email_get_base_mail_values(message, additional_values=additional_values)
+        mail_context = self.env.context.get("sales_sequence_mail")
+        if not mail_context:
+            return values
+        # References: the whole chain, oldest first, then this email (Odoo's fallback for rewritten Message-Ids).
+        values["references"] = " ".join([*mail_context["references"], message.message_id])
+        headers = ast.literal_eval(values.get("headers") or "{}")
+        if mail_context["in_reply_to"]:
+            headers["In-Reply-To"] = mail_context["in_reply_to"]
+        headers["List-Unsubscribe"] = mail_context["list_unsubscribe"]
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        if mail_context["email_bcc"]:
+            headers["Bcc"] = mail_context["email_bcc"]
+        values["headers"] = repr(headers)
+        if mail_context["email_cc"]:
+            values["email_cc"] = mail_context["email_cc"]
+        return values
+
     def _advance_after(self, step, sent_at, schedules):
         self.ensure_one()
-        next_step = step._get_next_step(done_steps=self.touch_ids.step_id)
+        next_step = step._get_next_step(done_steps=self._done_touches().step_id)
         if not next_step:
             self.write({"last_touch_at": sent_at, **self._get_finish_values()})
             return

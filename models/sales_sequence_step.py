@@ -56,6 +56,11 @@ class SalesSequenceStep(models.Model):
         help="Reply: sent as 'Re: <first subject>' in the same thread as the earlier emails. New: its own subject. "
         "The first step always starts the thread, whatever this says.",
     )
+    email_cc = fields.Char(string="CC", help="Addresses in copy of this step's email, comma-separated.")
+    email_bcc = fields.Char(string="BCC", help="Hidden copies of this step's email, comma-separated.")
+    use_signature = fields.Boolean(
+        string="Add Sender's Signature", default=True, help="End the email with the sender's Odoo signature."
+    )
     is_first_step = fields.Boolean(compute="_compute_is_first_step")
     render_model = fields.Char(compute="_compute_render_model")
 
@@ -291,7 +296,7 @@ class SalesSequenceStep(models.Model):
     def unlink(self):
         waiting = self.env["sales.sequence.enrollment"].search([("step_id", "in", self.ids)])
         moved = waiting.grouped(
-            lambda enrollment: enrollment.step_id._get_next_step(done_steps=enrollment.touch_ids.step_id | self)
+            lambda enrollment: enrollment.step_id._get_next_step(done_steps=enrollment._done_touches().step_id | self)
         )
         for next_step, enrollments in moved.items():
             enrollments.step_id = next_step

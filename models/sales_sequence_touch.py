@@ -1,5 +1,9 @@
-from odoo import fields, models
+from markupsafe import Markup
+
+from odoo import _, fields, models, tools
 from odoo.tools import SQL
+
+from ..lib.links import rewrite_links
 
 
 class SalesSequenceTouch(models.Model):
@@ -25,21 +29,89 @@ class SalesSequenceTouch(models.Model):
     mailbox = fields.Char(help="Normalized sender address, the unit of the daily limit.", index=True)
     subject = fields.Char()
     mail_message_id = fields.Many2one("mail.message", string="Message", index="btree_not_null", ondelete="set null")
-    message_id = fields.Char(related="mail_message_id.message_id", string="Message-Id")
+    message_id = fields.Char(
+        string="Message-Id", index="btree_not_null", help="Message-Id of the email sent: replies and bounces match it."
+    )
+    sent_at = fields.Datetime(string="Sent On", help="When the mail queue handed the email to the mail server.")
+    failed = fields.Boolean(help="The mail queue could not send it; resuming the enrollment sends the step again.")
+    link_tracker_ids = fields.Many2many(
+        "link.tracker", string="Tracked Links", help="The links of this email: the only ones its redirects lead to."
+    )
 
-    _sql_constraints = [
-        ("enrollment_step_uniq", "unique(enrollment_id, step_id)", "This step was already run for this enrollment."),
-    ]
+    def init(self):
+        # One successful run per (enrollment, step): the database refuses a second send, whatever path or worker
+        # attempts it. A failed send does not count, so resuming sends the step again.
+        self.env.cr.execute(
+            "CREATE UNIQUE INDEX IF NOT EXISTS sales_sequence_touch_enrollment_step_uniq "
+            "ON sales_sequence_touch (enrollment_id, step_id) WHERE failed IS NOT TRUE"
+        )
 
     def _count_sent_by_mailbox(self, mailbox, start, end):
         """Emails the mailbox sent in [start, end), across all sequences and companies."""
         self.flush_model(["mailbox", "date"])
         self.env.cr.execute(
             SQL(
-                "SELECT count(*) FROM sales_sequence_touch WHERE mailbox = %s AND date >= %s AND date < %s",
+                "SELECT count(*) FROM sales_sequence_touch WHERE mailbox = %s AND date >= %s AND date < %s "
+                "AND failed IS NOT TRUE",
                 mailbox,
                 start,
                 end,
             )
         )
         return self.env.cr.fetchone()[0]
+
+    # ------------------------------------------------------------------
+    # The outgoing email, decorated at send time
+    # ------------------------------------------------------------------
+
+    def _decorate_outgoing_body(self, body):
+        """Tracked links and the open pixel (when the sequence tracks), then the unsubscribe text."""
+        self.ensure_one()
+        sequence = self.enrollment_id.sequence_id
+        base_url = self.enrollment_id.get_base_url()
+        unsubscribe_url = self.enrollment_id._get_unsubscribe_url()
+        if sequence.tracking_enabled:
+            body = self._track_links(body, base_url)
+            pixel_token = self.enrollment_id._get_token("open", self.id)
+            body = tools.mail.append_content_to_html(
+                body,
+                Markup('<img src="%s" alt="" width="1" height="1" style="display:none"/>')
+                % f"{base_url}/sales_sequence/o/{self.id}/{pixel_token}",
+                plaintext=False,
+                preserve=False,
+                container_tag="div",
+            )
+        return tools.mail.append_content_to_html(
+            body, self._unsubscribe_html(sequence, unsubscribe_url), plaintext=False, container_tag="div"
+        )
+
+    def _track_links(self, body, base_url):
+        """Route each http(s) link through a redirect that leads only to the links of this email."""
+        token = self.enrollment_id._get_token("click", self.id)
+        trackers = self.env["link.tracker"].sudo()  # sudo: link trackers are shared technical records
+
+        def tracked_url(url):
+            if url.startswith(f"{base_url}/sales_sequence/"):
+                return None  # our own unsubscribe and tracking links stay as they are
+            link = trackers.search_or_create([{"url": url, "title": url}])
+            self.link_tracker_ids = [fields.Command.link(link.id)]
+            return f"{base_url}/sales_sequence/c/{self.id}/{link.id}/{token}"
+
+        return rewrite_links(body, tracked_url)[0]
+
+    def _unsubscribe_html(self, sequence, url):
+        if sequence.unsubscribe_style == "footer":
+            return Markup(
+                '<p style="font-size:11px;color:#888888;margin-top:24px">%s <a href="%s" style="color:#888888">%s</a>'
+                "</p>"
+            ) % (_("Not interested in these emails?"), url, _("Unsubscribe"))
+        return Markup('<p><a href="%s">%s</a></p>') % (url, _("Unsubscribe from these emails"))
+
+    def _mark_sent(self):
+        """The mail queue handed the email to the mail server."""
+        self.ensure_one()
+        now = fields.Datetime.now()
+        self.sudo().sent_at = now  # sudo: step runs are engine history
+        self.env["sales.sequence.event"]._record(
+            self.enrollment_id, "send", self.subject, step=self.step_id, touch_id=self.id, date=now
+        )

@@ -5,3 +5,5 @@ from . import test_concurrency
 from . import test_ui_tour
 from . import test_authoring
 from . import test_access
+from . import test_conversation
+from . import test_inbound_fixtures

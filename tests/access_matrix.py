@@ -26,9 +26,11 @@ MODELS = {
     "sales.sequence.audience": "Audience",
     "sales.sequence.enrollment": "Enrollment",
     "sales.sequence.touch": "Step run (history)",
+    "sales.sequence.event": "Event (history)",
 }
 
 OPERATIONS = ("read", "write", "create", "unlink")
+HISTORY_MODELS = ("sales.sequence.touch", "sales.sequence.event")
 
 _NOTHING = dict.fromkeys(OPERATIONS, "-")
 _OWN = dict.fromkeys(OPERATIONS, "own")
@@ -39,7 +41,7 @@ _HISTORY_ALL = {"read": "all", "write": "-", "create": "-", "unlink": "-"}
 
 
 def _role_cells(documents, history):
-    return {model: (history if model == "sales.sequence.touch" else documents) for model in MODELS}
+    return {model: (history if model in HISTORY_MODELS else documents) for model in MODELS}
 
 
 RECORDS = {
@@ -64,11 +66,11 @@ BUTTONS = {
     "sales.sequence.enrollment": ("action_pause", "action_resume", "action_cancel", "action_view_touches"),
     "sales.sequence.enroll.wizard": ("action_enroll",),
     "sales.sequence.step.preview": ("action_send_test",),
-    "res.partner": ("action_view_sales_sequence_enrollments",),
+    "res.partner": ("action_view_sales_sequence_enrollments", "action_resume_sales_sequences"),
 }
 
 # Who may press each button on the first Sequences User's records: that user and the managers. The contact's
-# Sequences button is for anyone with sequences (it lists only what they may see).
+# Sequences buttons are for anyone with sequences (they list or resume only what the user may see).
 _OWNER_AND_MANAGER = {"user", "manager"}
 _SEQUENCE_USERS = {"user", "user_2", "manager", "other_company"}
 BUTTON_ALLOWED = {
@@ -77,8 +79,13 @@ BUTTON_ALLOWED = {
     for method in methods
 }
 
-# The addon's public (HTTP) routes, each with who may call it. None yet.
-ROUTES = {}
+# The addon's public (HTTP) routes and who may call them: anyone, with the HMAC token of that record and purpose
+# (tests/test_conversation.py checks that a forged, swapped or malformed token gets a plain 404).
+ROUTES = {
+    "/sales_sequence/unsubscribe/<int:enrollment_id>/<string:token>": "anyone with the token (GET page, POST)",
+    "/sales_sequence/o/<int:touch_id>/<string:token>": "anyone with the token (open pixel)",
+    "/sales_sequence/c/<int:touch_id>/<int:link_id>/<string:token>": "anyone with the token (links of that email)",
+}
 
 
 def render_rst():
@@ -100,7 +107,9 @@ def render_rst():
     ]
     lines += _simple_table(header, rows)
     lines.append("")
-    lines.append("Public routes: " + (", ".join(sorted(ROUTES)) if ROUTES else "none."))
+    lines.append("Public routes (``auth='public'``):")
+    lines.append("")
+    lines += [f"* ``{route}``: {who}" for route, who in ROUTES.items()] or ["* none"]
     return "\n".join(lines) + "\n"
 
 

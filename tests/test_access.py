@@ -14,6 +14,7 @@ READ_FIELD = {
     "sales.sequence.audience": "name",
     "sales.sequence.enrollment": "state",
     "sales.sequence.touch": "subject",
+    "sales.sequence.event": "event_type",
 }
 WRITE_VALUES = {
     "sales.sequence": {"description": "Edited"},
@@ -21,6 +22,7 @@ WRITE_VALUES = {
     "sales.sequence.audience": {"name": "Edited"},
     "sales.sequence.enrollment": {"state_reason": "Edited"},
     "sales.sequence.touch": {"subject": "Edited"},
+    "sales.sequence.event": {"description": "Edited"},
 }
 
 
@@ -89,14 +91,19 @@ class AccessCommon(SalesSequenceCommon):
         enrollment = (
             cls.env["sales.sequence.enrollment"].sudo().create({"sequence_id": sequence.id, "partner_id": partner.id})
         )
-        cls.env["sales.sequence.touch"].sudo().create(
-            {
-                "enrollment_id": enrollment.id,
-                "step_id": sequence.step_ids[0].id,
-                "mailbox": owner.email,
-                "subject": "Sent",
-            }
+        touch = (
+            cls.env["sales.sequence.touch"]
+            .sudo()
+            .create(
+                {
+                    "enrollment_id": enrollment.id,
+                    "step_id": sequence.step_ids[0].id,
+                    "mailbox": owner.email,
+                    "subject": "Sent",
+                }
+            )
         )
+        cls.env["sales.sequence.event"]._record(enrollment, "send", "Sent", step=touch.step_id, touch_id=touch.id)
         return sequence
 
     # ------------------------------------------------------------------
@@ -125,6 +132,7 @@ class AccessCommon(SalesSequenceCommon):
             "sales.sequence.audience": sequence.audience_ids[:1],
             "sales.sequence.enrollment": sequence.enrollment_ids[:1],
             "sales.sequence.touch": sequence.enrollment_ids[:1].touch_ids[:1],
+            "sales.sequence.event": sequence.enrollment_ids[:1].event_ids[:1],
         }[model].sudo(False)
 
     def create_values(self, sequence, model):
@@ -141,6 +149,8 @@ class AccessCommon(SalesSequenceCommon):
             return {"sequence_id": sequence.id, "partner_id": partner.id}
         if model == "sales.sequence.touch":
             return {"enrollment_id": sudo_sequence.enrollment_ids[0].id, "step_id": sudo_sequence.step_ids[1].id}
+        if model == "sales.sequence.event":
+            return {"enrollment_id": sudo_sequence.enrollment_ids[0].id, "event_type": "open"}
         if model == "sales.sequence.audience":
             return {"sequence_id": sequence.id, "name": "New"}
         return {"sequence_id": sequence.id, "name": "New", "subject": "S", "body_html": "<p>B</p>"}
@@ -150,7 +160,7 @@ class AccessCommon(SalesSequenceCommon):
         if model == "sales.sequence":
             values = self.create_values(sequence, model)
             return self.env[model].sudo().create(dict(values, name="Disposable")).sudo(False)
-        if model == "sales.sequence.touch":
+        if model in access_matrix.HISTORY_MODELS:
             return self.target(sequence, model)
         return self.env[model].sudo().create(self.create_values(sequence, model)).sudo(False)
 

@@ -67,7 +67,7 @@ class SalesSequenceStepPreview(models.TransientModel):
             {
                 "subject": TEST_SUBJECT_PREFIX + (subject or ""),
                 "body_html": layout or body,
-                "email_from": sequence._get_email_from(),
+                "email_from": sequence._get_email_from(self.partner_id),
                 "email_to": user.email_formatted,
                 "auto_delete": True,
             }

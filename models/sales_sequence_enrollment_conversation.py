@@ -1,0 +1,359 @@
+import logging
+from datetime import datetime, time, timedelta
+
+from markupsafe import Markup, escape
+
+from odoo import _, api, fields, models
+from odoo.tools import consteq, email_normalize, format_date, html2plaintext
+
+from ..lib import inbound as inbound_lib
+from .sales_sequence import OPEN_ENROLLMENT_STATES
+
+_logger = logging.getLogger(__name__)
+
+# Enrollments a reply or a bounce stops: those that would still send something.
+RUNNING_STATES = ("active", "queued", "blocked")
+# A soft bounce retries the step; this many within SOFT_BOUNCE_WINDOW stop the enrollment.
+SOFT_BOUNCE_LIMIT = 3
+SOFT_BOUNCE_WINDOW = timedelta(days=7)
+
+
+class SalesSequenceEnrollment(models.Model):
+    """The conversation: how an enrollment reacts to what comes back (replies, auto-replies, bounces, unsubscribes)
+    and to send failures. Every reaction is recorded as a sales.sequence.event first."""
+
+    _inherit = "sales.sequence.enrollment"
+
+    # ------------------------------------------------------------------
+    # The mail gateway: every inbound message, whatever its route
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _process_inbound(self, message, message_dict):
+        """Classify an inbound message (lib/inbound.py) and apply it to the enrollments it concerns. Called by the
+        gateway before Odoo routes the message; returns nothing, changes `message_dict` only to hand a bounce that
+        Odoo did not recognise to Odoo's own bounce handling."""
+        received = (message_dict.get("date") and fields.Datetime.to_datetime(message_dict["date"])) or datetime.now()
+        inbound = inbound_lib.classify(message, received=received.date())
+        if self._process_unsubscribe_mail(message_dict):
+            return
+        references = self._message_references(inbound, message_dict)
+        if inbound.kind == "bounce":
+            self._on_bounce(inbound.bounce, references, message_dict)
+            return
+        sender = email_normalize(message_dict.get("email_from") or "")
+        if not sender or self._is_own_address(sender):
+            return
+        enrollments = self._find_by_references(references) | self._find_running_by_email(sender)
+        if inbound.kind == "auto_reply":
+            enrollments._on_auto_reply(inbound.auto_reply, message_dict)
+        else:
+            enrollments._on_reply(message_dict, threaded=self._find_by_references(references))
+
+    @api.model
+    def _message_references(self, inbound, message_dict):
+        references = list(inbound.references)
+        for header in ("in_reply_to", "references"):
+            references.extend((message_dict.get(header) or "").split())
+        return [reference.strip() for reference in dict.fromkeys(references) if reference.strip()]
+
+    @api.model
+    def _find_by_references(self, references):
+        """Enrollments one of whose emails the message answers (or quotes), whoever sent it."""
+        if not references:
+            return self.browse()
+        touches = self.env["sales.sequence.touch"].search([("message_id", "in", references)])
+        return touches.enrollment_id
+
+    @api.model
+    def _find_running_by_email(self, email):
+        """Running enrollments of every contact sharing this normalized address, in every sequence."""
+        partners = self.env["res.partner"].with_context(active_test=False).search([("email_normalized", "=", email)])
+        if not partners:
+            return self.browse()
+        return self.search([("partner_id", "in", partners.ids), ("state", "in", RUNNING_STATES)])
+
+    @api.model
+    def _is_own_address(self, email):
+        """An address of an internal user or of a sequence mailbox: our side of the conversation, not a reply."""
+        users = (
+            self.env["res.users"]
+            .with_context(active_test=False)
+            .search([("email_normalized", "=", email), ("share", "=", False)], limit=1)
+        )
+        return bool(users)
+
+    # ------------------------------------------------------------------
+    # Replies
+    # ------------------------------------------------------------------
+
+    def _on_reply(self, message_dict, threaded):
+        """A reply stops the emails: paused, or ended completed when the sequence says so; the owner gets an
+        activity, the contact's chatter and (when the reply was routed elsewhere) the enrollment's show it."""
+        if not self:
+            return
+        when = fields.Datetime.now()
+        subject = message_dict.get("subject") or ""
+        snippet = self._reply_snippet(message_dict)
+        self.env["sales.sequence.event"]._record(
+            self, "reply", subject[:200], message_id=message_dict.get("message_id") or False
+        )
+        reason = _("Replied on %(date)s.", date=format_date(self.env, when))
+        running = self.filtered(lambda e: e.state in RUNNING_STATES)
+        to_complete = running.filtered(lambda e: e.sequence_id.on_reply == "complete")
+        to_complete._end("completed", reason)
+        (running - to_complete).write(
+            {"state": "paused", "paused_by_sequence": False, "state_reason": reason, "next_run_at": False}
+        )
+        note = Markup("<p>%s</p><blockquote>%s</blockquote>") % (
+            _("Reply received from %(sender)s: %(subject)s", sender=message_dict.get("email_from"), subject=subject),
+            snippet,
+        )
+        for enrollment in self:
+            if enrollment not in threaded:
+                enrollment._message_log(body=note)
+            enrollment.activity_schedule(
+                "mail.mail_activity_data_todo",
+                summary=_("Reply to handle"),
+                note=note,
+                user_id=enrollment.sequence_id.user_id.id,
+            )
+        self.partner_id._message_log_batch(
+            bodies=dict.fromkeys(
+                self.partner_id.ids,
+                Markup("<p>%s</p><blockquote>%s</blockquote>")
+                % (_("Replied to a sales sequence: %(subject)s", subject=subject), snippet),
+            )
+        )
+
+    @api.model
+    def _reply_snippet(self, message_dict):
+        lines = html2plaintext(message_dict.get("body") or "").splitlines()
+        text = "\n".join(line for line in lines if not line.lstrip().startswith(">")).strip()
+        return escape(text[:500])
+
+    # ------------------------------------------------------------------
+    # Auto-replies
+    # ------------------------------------------------------------------
+
+    def _on_auto_reply(self, auto_reply, message_dict):
+        """Logged, never a reply: the enrollment goes on. A stated return date holds the next step until then."""
+        if not self:
+            return
+        self.env["sales.sequence.event"]._record(
+            self,
+            "auto_reply",
+            auto_reply.reason[:200],
+            message_id=message_dict.get("message_id") or False,
+            return_date=auto_reply.return_date or False,
+        )
+        body = _("Auto-reply received (%(reason)s); the sequence goes on.", reason=auto_reply.reason)
+        if auto_reply.return_date:
+            body = _(
+                "Auto-reply received: away until %(date)s. The next step waits until then.",
+                date=format_date(self.env, auto_reply.return_date),
+            )
+        for enrollment in self:
+            enrollment._message_log(body=body)
+        if auto_reply.return_date:
+            self._hold_until(auto_reply.return_date)
+
+    def _hold_until(self, return_date):
+        """Move the next step of running enrollments to the first allowed slot on or after `return_date`."""
+        back = datetime.combine(return_date, time.min)
+        reason = _("Out of office: the next step waits for the return on %(date)s.", date=format_date(self.env, back))
+        schedules = {}
+        for enrollment in self.filtered(lambda e: e.state in ("active", "queued") and e.step_id):
+            schedule = schedules.setdefault(enrollment.sequence_id, enrollment.sequence_id._get_send_schedule())
+            slot = enrollment._next_allowed_slot(schedule, back)
+            if not enrollment.next_run_at or enrollment.next_run_at < slot:
+                enrollment.write({"next_run_at": slot, "state_reason": reason})
+        self._wake_cron_for_due()
+
+    # ------------------------------------------------------------------
+    # Bounces
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _on_bounce(self, bounce, references, message_dict):
+        """Match a bounce to what we sent (the Message-Ids it quotes, else the bounced address among running
+        enrollments) and apply it: hard stops, soft retries until the third in a week."""
+        if not bounce:
+            return
+        message_ids = list(bounce.original_message_ids) + list(message_dict.get("bounced_msg_ids") or []) + references
+        touches = self.env["sales.sequence.touch"].search([("message_id", "in", message_ids)]) if message_ids else []
+        if touches:
+            # The latest send each bounce quotes; a send already marked failed was retried: nothing more to do.
+            by_enrollment = {
+                enrollment: sent.sorted("date")[-1]
+                for enrollment, sent in touches.filtered(lambda t: not t.failed).grouped("enrollment_id").items()
+            }
+        else:
+            enrollments = self.browse()
+            for recipient in bounce.recipients:
+                enrollments |= self._find_running_by_email(email_normalize(recipient) or recipient)
+            by_enrollment = {enrollment: enrollment._done_touches().sorted("date")[-1:] for enrollment in enrollments}
+        if not by_enrollment:
+            return
+        if bounce.kind == "hard":
+            self._hand_bounce_to_odoo(bounce, message_dict, by_enrollment)
+        for enrollment, touch in by_enrollment.items():
+            enrollment._apply_bounce(bounce, touch, message_dict)
+
+    @api.model
+    def _hand_bounce_to_odoo(self, bounce, message_dict, by_enrollment):
+        """Odoo counts bounces on the contact and the message (message_bounce, mail.notification) when it
+        recognises a DSN; hand it the ones only our classifier recognised (plain-text qmail, Exchange NDRs...)."""
+        if message_dict.get("is_bounce"):
+            return
+        enrollment, touch = next(iter(by_enrollment.items()))
+        message_dict.update(
+            is_bounce=True,
+            bounced_email=enrollment.partner_id.email_normalized,
+            bounced_partner=enrollment.partner_id.sudo(),
+            bounced_msg_ids=[touch.message_id] if touch and touch.message_id else [],
+            bounced_message=touch.mail_message_id.sudo() if touch else self.env["mail.message"].sudo(),
+        )
+
+    def _apply_bounce(self, bounce, touch, message_dict):
+        self.ensure_one()
+        detail = " ".join(filter(None, [bounce.status, bounce.diagnostic]))[:200]
+        step = touch.step_id if touch else self.step_id
+        if bounce.kind == "hard":
+            self.env["sales.sequence.event"]._record(
+                self,
+                "bounce",
+                detail,
+                step=step,
+                touch_id=touch.id if touch else False,
+                message_id=message_dict.get("message_id") or False,
+            )
+            self._end("bounced", _("Hard bounce: %(detail)s", detail=detail or _("permanent delivery failure")))
+            return
+        self.env["sales.sequence.event"]._record(
+            self,
+            "soft_bounce",
+            detail,
+            step=step,
+            touch_id=touch.id if touch else False,
+            message_id=message_dict.get("message_id") or False,
+        )
+        since = fields.Datetime.now() - SOFT_BOUNCE_WINDOW
+        recent = self.env["sales.sequence.event"].search_count(
+            [("enrollment_id", "=", self.id), ("event_type", "=", "soft_bounce"), ("date", ">=", since)]
+        )
+        if recent >= SOFT_BOUNCE_LIMIT:
+            self._end(
+                "bounced",
+                _("%(count)s soft bounces in 7 days (%(detail)s): stopped.", count=recent, detail=detail),
+            )
+        elif touch and self.state in RUNNING_STATES:
+            self._retry_step(
+                touch,
+                _(
+                    "Soft bounce (%(detail)s): the step is sent again at the next slot.",
+                    detail=detail or _("temporary failure"),
+                ),
+            )
+
+    def _retry_step(self, touch, reason):
+        """Send `touch`'s step again at the next allowed slot: the run no longer counts as done."""
+        self.ensure_one()
+        self._rewind_to(touch)
+        schedule = self.sequence_id._get_send_schedule()
+        self.write(
+            {
+                "state": "active",
+                "state_reason": reason,
+                "next_run_at": self._next_allowed_slot(schedule, fields.Datetime.now()),
+            }
+        )
+        self._wake_cron_for_due()
+
+    def _rewind_to(self, touch):
+        """Make `touch`'s step the next one again, timed from the send before it: that run does not count."""
+        self.ensure_one()
+        touch.sudo().failed = True  # sudo: step runs are engine history, users cannot write them
+        # Now, not at the next flush: the unique index must see it before the step's next run is inserted.
+        touch.flush_recordset(["failed"])
+        previous = self._done_touches().filtered(lambda t: t != touch).sorted("date")[-1:]
+        self.write({"step_id": touch.step_id.id, "last_touch_at": previous.date or False})
+
+    # ------------------------------------------------------------------
+    # Unsubscribe
+    # ------------------------------------------------------------------
+
+    def _unsubscribe(self, how):
+        """Blacklist the contact's address and end all its open enrollments, in every sequence, completed."""
+        self.ensure_one()
+        email = self.partner_id.email_normalized
+        if not email:
+            return
+        # sudo: the visitor of a public unsubscribe page, or a mail gateway, acts for the contact
+        self.env["mail.blacklist"].sudo()._add(
+            email, message=_("Unsubscribed from sales sequences (%(how)s).", how=how)
+        )
+        partners = self.env["res.partner"].with_context(active_test=False).search([("email_normalized", "=", email)])
+        enrollments = self.search([("partner_id", "in", partners.ids), ("state", "in", OPEN_ENROLLMENT_STATES)])
+        enrollments |= self
+        self.env["sales.sequence.event"]._record(enrollments, "unsubscribe", how)
+        enrollments._end("completed", _("Unsubscribed on %(date)s.", date=format_date(self.env, fields.Date.today())))
+        partners._message_log_batch(
+            bodies=dict.fromkeys(
+                partners.ids, _("Unsubscribed from sales sequences (%(how)s): the address is blacklisted.", how=how)
+            )
+        )
+
+    @api.model
+    def _process_unsubscribe_mail(self, message_dict):
+        """The mailto of List-Unsubscribe: subject "unsubscribe-<enrollment id>-<token>". True when handled."""
+        subject = (message_dict.get("subject") or "").strip().lower()
+        if not subject.startswith("unsubscribe-"):
+            return False
+        parts = subject.split("-")
+        if len(parts) != 3 or not parts[1].isdigit():
+            return False
+        enrollment = self._from_token(int(parts[1]), "unsubscribe", parts[2])
+        if enrollment:
+            enrollment._unsubscribe(_("one-click email"))
+        return bool(enrollment)
+
+    @api.model
+    def _from_token(self, record_id, purpose, token):
+        """The enrollment whose token for `purpose` is `token`, else an empty recordset (forged, swapped, bad)."""
+        if not token or not isinstance(record_id, int) or record_id <= 0:
+            return self.browse()
+        enrollment = self.browse(record_id).exists()
+        if not enrollment or not consteq(enrollment._get_token(purpose), token):
+            return self.browse()
+        return enrollment
+
+    # ------------------------------------------------------------------
+    # Send failures (mail queue)
+    # ------------------------------------------------------------------
+
+    def _on_send_failure(self, touch, reason):
+        """The mail queue could not send: pause with the reason and tell the owner; resume sends the same step."""
+        self.ensure_one()
+        self._rewind_to(touch)
+        self.env["sales.sequence.event"]._record(
+            self, "send_failure", (reason or "")[:200], step=touch.step_id, touch_id=touch.id
+        )
+        self.write(
+            {
+                "state": "paused",
+                "paused_by_sequence": False,
+                "next_run_at": False,
+                "state_reason": _(
+                    "Sending step '%(step)s' failed: %(reason)s. Fix the cause, then resume: the step is sent again.",
+                    step=touch.step_id.name,
+                    reason=reason or _("unknown error"),
+                ),
+            }
+        )
+        self.activity_schedule(
+            "mail.mail_activity_data_todo",
+            summary=_("Sequence email not sent"),
+            note=self.state_reason,
+            user_id=self.sequence_id.user_id.id,
+        )
