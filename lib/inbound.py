@@ -584,7 +584,7 @@ def classify(message, received: date | None = None) -> Inbound:
         if auto_reply is not None:
             return Inbound("auto_reply", auto_reply=auto_reply, references=references)
     except Exception:  # a mail gateway must keep going; a person will read the message
-        pass
+        return Inbound("reply", references=references)
     return Inbound("reply", references=references)
 
 
@@ -624,7 +624,7 @@ def _received_date(message) -> date:
             if parsed is not None:
                 return parsed.date()
     except Exception:  # a broken Date header is common; today is the documented fallback
-        pass
+        return date.today()
     return date.today()
 
 
@@ -684,7 +684,7 @@ def _decode_header_value(value) -> str:
                 _decode_bytes(chunk, charset) if isinstance(chunk, bytes) else chunk for chunk, charset in chunks
             )
         except Exception:  # keep the undecoded words, still readable enough for matching
-            pass
+            return text.strip()[:MAX_HEADER_CHARS]
     return text.strip()[:MAX_HEADER_CHARS]
 
 
@@ -705,7 +705,7 @@ def _decode_bytes(data: bytes, charset: str | None) -> str:
             if name != "utf-7":
                 return data.decode(name)  # a bytes-to-bytes codec (base64...) raises LookupError
         except (LookupError, ValueError, TypeError, UnicodeError):
-            pass
+            charset = None  # unknown or lying label: fall back to the guesses below
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

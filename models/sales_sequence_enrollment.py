@@ -304,6 +304,7 @@ class SalesSequenceEnrollment(models.Model):
         self.write(self._get_finish_values())
 
     def _pause_for_sequence(self):
+        self.env["sales.sequence.event"]._record(self, "pause", _("The sequence was paused."))
         self.write(
             {
                 "state": "paused",
@@ -313,6 +314,9 @@ class SalesSequenceEnrollment(models.Model):
         )
 
     def _resume(self):
+        self.env["sales.sequence.event"]._record(
+            self.filtered("paused_by_sequence"), "resume", _("The sequence was resumed.")
+        )
         not_started = self.filtered(lambda e: not e.step_id and not e.last_touch_at)
         not_started.write({"paused_by_sequence": False})
         not_started._start()

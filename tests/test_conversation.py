@@ -213,6 +213,7 @@ class TestBlacklistAndFailures(ConversationCommon):
         error = smtplib.SMTPDataError(554, b"5.7.1 Sender address rejected")
         with (
             mute_logger("odoo.addons.mail.models.mail_mail"),
+            patch.object(IrMailServer, "connect", autospec=True, return_value=None),
             patch.object(IrMailServer, "send_email", autospec=True, side_effect=error),
         ):
             self.env["mail.mail"].sudo().process_email_queue()

@@ -34,7 +34,10 @@ def load_manifest():
 def defined_models():
     names = set()
     for path in list(ADDON.glob("models/*.py")) + list(ADDON.glob("wizards/*.py")):
-        names.update(re.findall(r'^\s+_name = "([\w.]+)"', path.read_text(), re.M))
+        # Abstract models (mixins) have no table and need no access rule.
+        for block in re.split(r"^class ", path.read_text(), flags=re.M)[1:]:
+            if "models.AbstractModel" not in block.split("\n", 1)[0]:
+                names.update(re.findall(r'^\s+_name = "([\w.]+)"', block, re.M))
     return names
 
 
