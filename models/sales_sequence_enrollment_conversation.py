@@ -218,26 +218,17 @@ class SalesSequenceEnrollment(models.Model):
     def _apply_bounce(self, bounce, touch, message_dict):
         self.ensure_one()
         detail = " ".join(filter(None, [bounce.status, bounce.diagnostic]))[:200]
-        step = touch.step_id if touch else self.step_id
-        if bounce.kind == "hard":
-            self.env["sales.sequence.event"]._record(
-                self,
-                "bounce",
-                detail,
-                step=step,
-                touch_id=touch.id if touch else False,
-                message_id=message_dict.get("message_id") or False,
-            )
-            self._end("bounced", _("Hard bounce: %(detail)s", detail=detail or _("permanent delivery failure")))
-            return
         self.env["sales.sequence.event"]._record(
             self,
-            "soft_bounce",
+            "bounce" if bounce.kind == "hard" else "soft_bounce",
             detail,
-            step=step,
+            step=touch.step_id if touch else self.step_id,
             touch_id=touch.id if touch else False,
             message_id=message_dict.get("message_id") or False,
         )
+        if bounce.kind == "hard":
+            self._end("bounced", _("Hard bounce: %(detail)s", detail=detail or _("permanent delivery failure")))
+            return
         since = fields.Datetime.now() - SOFT_BOUNCE_WINDOW
         recent = self.env["sales.sequence.event"].search_count(
             [("enrollment_id", "=", self.id), ("event_type", "=", "soft_bounce"), ("date", ">=", since)]
