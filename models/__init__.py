@@ -5,6 +5,9 @@ from . import sales_sequence_audience
 from . import sales_sequence_enrollment
 from . import sales_sequence_touch
 from . import sales_sequence_event
+from . import sales_sequence_ruleset
+from . import sales_sequence_ruleset_exclusion
+from . import sales_sequence_refusal
 from . import sales_sequence_enrollment_conversation
 from . import mail_mail
 from . import mail_thread

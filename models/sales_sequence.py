@@ -64,6 +64,18 @@ class SalesSequence(models.Model):
     step_ids = fields.One2many("sales.sequence.step", "sequence_id", copy=True)
     step_count = fields.Integer(compute="_compute_step_count")
     audience_ids = fields.One2many("sales.sequence.audience", "sequence_id", copy=True)
+    ruleset_id = fields.Many2one(
+        "sales.sequence.ruleset",
+        string="Rules",
+        required=True,
+        check_company=True,
+        compute="_compute_ruleset_id",
+        store=True,
+        readonly=False,
+        precompute=True,
+        help="Who may enter: re-enrollment, several sequences at once, exclusions, the owner's leave.",
+    )
+    refusal_count = fields.Integer(compute="_compute_refusal_count")
     enrollment_ids = fields.One2many("sales.sequence.enrollment", "sequence_id", string="Enrollments")
     calendar_id = fields.Many2one(
         "resource.calendar",
@@ -285,6 +297,22 @@ class SalesSequence(models.Model):
             self.env["sales.sequence.event"].sudo().search([("sequence_id", "in", self.ids)]).unlink()
         return super().unlink()
 
+    @api.depends("company_id")
+    def _compute_ruleset_id(self):
+        """The company's default rules, unless rules of the sequence's own company were chosen."""
+        for sequence in self:
+            if not sequence.ruleset_id or sequence.ruleset_id.company_id != sequence.company_id:
+                sequence.ruleset_id = self.env["sales.sequence.ruleset"]._get_default(sequence.company_id)
+
+    def _compute_refusal_count(self):
+        counts = dict(
+            self.env["sales.sequence.refusal"]._read_group(
+                [("sequence_id", "in", self.ids)], ["sequence_id"], ["__count"]
+            )
+        )
+        for sequence in self:
+            sequence.refusal_count = counts.get(sequence, 0)
+
     @api.depends("step_ids")
     def _compute_step_count(self):
         for sequence in self:
@@ -464,13 +492,28 @@ class SalesSequence(models.Model):
     # Enrollment
     # ------------------------------------------------------------------
 
-    def _enroll_partners(self, partners):
+    def _enroll_partners(self, partners, source="manual"):
         """Enroll contacts; returns (enrollments, refusals) where refusals maps each refused partner to the reason.
 
-        Nothing is dropped silently: every partner given is either enrolled or refused with a reason.
+        Nothing is dropped silently: every partner given is either enrolled or refused with a reason, and every
+        refusal is also recorded (sales.sequence.refusal, the sequence's "Not enrolled" list) with its rule.
         """
         self.ensure_one()
-        refusals = {}
+        refusals = self._builtin_refusals(partners)
+        refusals.update(self.ruleset_id._refusals(self, partners.filtered(lambda p: p not in refusals)))
+        self.env["sales.sequence.refusal"]._record(self, refusals, source)
+        to_enroll = partners.filtered(lambda p: p not in refusals)
+        enrollments = self.env["sales.sequence.enrollment"].create(
+            [{"sequence_id": self.id, "partner_id": partner.id} for partner in to_enroll]
+        )
+        if self.state == "active":
+            enrollments._start()
+        elif self.state == "paused":
+            enrollments._pause_for_sequence()
+        return enrollments, {partner: reason for partner, (_rule, reason, _exclusion) in refusals.items()}
+
+    def _builtin_refusals(self, partners):
+        """{partner: (rule, reason, None)}: already in, blacklisted, no or invalid email, in one query each."""
         already_in = (
             self.env["sales.sequence.enrollment"]
             .search(
@@ -482,41 +525,61 @@ class SalesSequence(models.Model):
             )
             .partner_id
         )
-        to_enroll = self.env["res.partner"]
         blacklisted = self.env["sales.sequence.enrollment"]._blacklisted_emails(partners.mapped("email_normalized"))
+        refusals = {}
         for partner in partners:
-            reason = self._get_enrollment_refusal(partner, already_in, blacklisted)
-            if reason:
-                refusals[partner] = reason
-            else:
-                to_enroll |= partner
-        enrollments = self.env["sales.sequence.enrollment"].create(
-            [{"sequence_id": self.id, "partner_id": partner.id} for partner in to_enroll]
-        )
-        if self.state == "active":
-            enrollments._start()
-        elif self.state == "paused":
-            enrollments._pause_for_sequence()
-        return enrollments, refusals
+            refusal = self._get_enrollment_refusal(partner, already_in, blacklisted)
+            if refusal:
+                refusals[partner] = (*refusal, None)
+        return refusals
 
     def _get_enrollment_refusal(self, partner, already_in, blacklisted=()):
+        """(rule, reason) when a built-in rule refuses the partner, else False."""
         if partner in already_in:
-            return _("%(contact)s is already enrolled in this sequence.", contact=partner.display_name)
+            return "already_enrolled", _(
+                "%(contact)s is already enrolled in this sequence.", contact=partner.display_name
+            )
         if partner.email_normalized in blacklisted:
-            return _(
+            return "blacklisted", _(
                 "%(contact)s is on the blacklist (unsubscribed or blocked): %(email)s receives no sequence email.",
                 contact=partner.display_name,
                 email=partner.email_normalized,
             )
         if not partner.email:
-            return _("%(contact)s has no email address: fill the contact's Email field.", contact=partner.display_name)
+            return "no_email", _(
+                "%(contact)s has no email address: fill the contact's Email field.", contact=partner.display_name
+            )
         if not partner.email_normalized:
-            return _(
+            return "invalid_email", _(
                 "%(contact)s has an invalid email address '%(email)s': correct the contact's Email field.",
                 contact=partner.display_name,
                 email=partner.email,
             )
         return False
+
+    def _owner_absent_until(self, now):
+        """When the owner's current leave ends (their resource's leaves, time off included), else False."""
+        self.ensure_one()
+        # sudo: whether the owner is away, not what their leave is, decides; nothing of it is shown but the date.
+        leaves = (
+            self.env["resource.calendar.leaves"]
+            .sudo()
+            .search(
+                [
+                    ("resource_id.user_id", "=", self.user_id.id),
+                    ("date_from", "<=", now),
+                    ("date_to", ">", now),
+                ]
+            )
+        )
+        return max(leaves.mapped("date_to")) if leaves else False
+
+    def action_view_refusals(self):
+        self.ensure_one()
+        self.check_access("read")
+        action = self.env["ir.actions.act_window"]._for_xml_id("sales_sequence.action_sales_sequence_refusal")
+        action["domain"] = [("sequence_id", "=", self.id)]
+        return action
 
     # ------------------------------------------------------------------
     # Actions

@@ -443,7 +443,9 @@ class SalesSequenceEnrollment(models.Model):
         limit, send the rest, each in its own savepoint so one failure never stops the others."""
         sequence = step.sequence_id
         on_time = self._defer_missed_windows(schedules[sequence], now)
-        sendable = on_time._block_unsendable()
+        if on_time._hold_for_absent_owner(sequence, schedules[sequence], now):
+            return
+        sendable = on_time._exclude_by_rules(sequence)._block_unsendable()
         sendable, over_limit = sendable._split_by_daily_limit(sequence, schedules[sequence], now)
         for mailbox, enrollments in over_limit.grouped(lambda e: e._get_mailbox()).items():
             enrollments._queue_for_daily_limit(sequence, mailbox, schedules[sequence], now)
@@ -523,6 +525,44 @@ class SalesSequenceEnrollment(models.Model):
 
     def _block(self, reason):
         self.write({"state": "blocked", "state_reason": reason})
+
+    def _hold_for_absent_owner(self, sequence, schedule, now):
+        """While the owner is on leave, their sequence's sends wait for the first slot after the leave (unless
+        the rules say to send anyway). True when held."""
+        if not self or sequence.ruleset_id.send_when_owner_absent:
+            return False
+        back = sequence._owner_absent_until(now)
+        if not back:
+            return False
+        reason = _(
+            "%(owner)s is on leave until %(date)s: the sequence's emails wait until they are back.",
+            owner=sequence.user_id.name,
+            date=fields.Datetime.to_string(back),
+        )
+        for enrollment in self:
+            enrollment.write(
+                {
+                    "state": "queued",
+                    "state_reason": reason,
+                    "next_run_at": enrollment._next_allowed_slot(schedule, back),
+                }
+            )
+        self._wake_cron_for_due()
+        return True
+
+    def _exclude_by_rules(self, sequence):
+        """End `excluded` the enrollments an exclusion rule of the sequence's ruleset now matches; return the rest."""
+        excluded = sequence.ruleset_id._excluded_at_send(self.partner_id)
+        if not excluded:
+            return self
+        matched = self.filtered(lambda e: e.partner_id in excluded)
+        self.env["sales.sequence.event"]._record(matched, "skip", _("Excluded by a rule before sending."))
+        for enrollment in matched:
+            enrollment._end(
+                "excluded",
+                _("Excluded by the rule '%(rule)s'.", rule=excluded[enrollment.partner_id].name),
+            )
+        return self - matched
 
     def _block_unsendable(self):
         """Block enrollments whose contact has no valid email address, end those whose address is blacklisted

@@ -7,3 +7,4 @@ from . import test_authoring
 from . import test_access
 from . import test_conversation
 from . import test_inbound_fixtures
+from . import test_rules

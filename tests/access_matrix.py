@@ -27,10 +27,15 @@ MODELS = {
     "sales.sequence.enrollment": "Enrollment",
     "sales.sequence.touch": "Step run (history)",
     "sales.sequence.event": "Event (history)",
+    "sales.sequence.refusal": "Not enrolled (history)",
+    "sales.sequence.ruleset": "Ruleset",
+    "sales.sequence.ruleset.exclusion": "Exclusion rule",
 }
 
 OPERATIONS = ("read", "write", "create", "unlink")
-HISTORY_MODELS = ("sales.sequence.touch", "sales.sequence.event")
+HISTORY_MODELS = ("sales.sequence.touch", "sales.sequence.event", "sales.sequence.refusal")
+# Company-wide settings: read by every Sequences User of the company, managed by the Managers.
+SETTINGS_MODELS = ("sales.sequence.ruleset", "sales.sequence.ruleset.exclusion")
 
 _NOTHING = dict.fromkeys(OPERATIONS, "-")
 _OWN = dict.fromkeys(OPERATIONS, "own")
@@ -40,18 +45,26 @@ _HISTORY_OWN = {"read": "own", "write": "-", "create": "-", "unlink": "-"}
 _HISTORY_ALL = {"read": "all", "write": "-", "create": "-", "unlink": "-"}
 
 
-def _role_cells(documents, history):
-    return {model: (history if model in HISTORY_MODELS else documents) for model in MODELS}
+_SETTINGS_READ_ALL = {"read": "all", "write": "-", "create": "-", "unlink": "-"}
+_SETTINGS_READ_OWN = {"read": "own", "write": "-", "create": "-", "unlink": "-"}
+
+
+def _role_cells(documents, history, settings):
+    cells = {}
+    for model in MODELS:
+        cells[model] = history if model in HISTORY_MODELS else settings if model in SETTINGS_MODELS else documents
+    return cells
 
 
 RECORDS = {
-    "public": _role_cells(_NOTHING, _NOTHING),
-    "portal": _role_cells(_NOTHING, _NOTHING),
-    "internal": _role_cells(_NOTHING, _NOTHING),
-    "user": _role_cells(_OWN, _HISTORY_OWN),
-    "user_2": _role_cells(_OWN, _HISTORY_OWN),
-    "manager": _role_cells(_ALL, _HISTORY_ALL),
-    "other_company": _role_cells(_OWN, _HISTORY_OWN),
+    "public": _role_cells(_NOTHING, _NOTHING, _NOTHING),
+    "portal": _role_cells(_NOTHING, _NOTHING, _NOTHING),
+    "internal": _role_cells(_NOTHING, _NOTHING, _NOTHING),
+    "user": _role_cells(_OWN, _HISTORY_OWN, _SETTINGS_READ_ALL),
+    "user_2": _role_cells(_OWN, _HISTORY_OWN, _SETTINGS_READ_ALL),
+    "manager": _role_cells(_ALL, _HISTORY_ALL, _ALL),
+    # "own" for settings: those of the user's own company.
+    "other_company": _role_cells(_OWN, _HISTORY_OWN, _SETTINGS_READ_OWN),
 }
 
 BUTTONS = {
@@ -61,6 +74,7 @@ BUTTONS = {
         "action_resume",
         "action_open_enroll_wizard",
         "action_view_enrollments",
+        "action_view_refusals",
     ),
     "sales.sequence.step": ("action_preview",),
     "sales.sequence.enrollment": ("action_pause", "action_resume", "action_cancel", "action_view_touches"),

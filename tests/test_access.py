@@ -15,6 +15,9 @@ READ_FIELD = {
     "sales.sequence.enrollment": "state",
     "sales.sequence.touch": "subject",
     "sales.sequence.event": "event_type",
+    "sales.sequence.refusal": "reason",
+    "sales.sequence.ruleset": "name",
+    "sales.sequence.ruleset.exclusion": "name",
 }
 WRITE_VALUES = {
     "sales.sequence": {"description": "Edited"},
@@ -23,6 +26,9 @@ WRITE_VALUES = {
     "sales.sequence.enrollment": {"state_reason": "Edited"},
     "sales.sequence.touch": {"subject": "Edited"},
     "sales.sequence.event": {"description": "Edited"},
+    "sales.sequence.refusal": {"reason": "Edited"},
+    "sales.sequence.ruleset": {"name": "Edited"},
+    "sales.sequence.ruleset.exclusion": {"name": "Edited"},
 }
 
 
@@ -104,6 +110,11 @@ class AccessCommon(SalesSequenceCommon):
             )
         )
         cls.env["sales.sequence.event"]._record(enrollment, "send", "Sent", step=touch.step_id, touch_id=touch.id)
+        cls.env["sales.sequence.refusal"]._record(sequence, {partner: ("no_email", "Refused", None)}, "manual")
+        if not sequence.ruleset_id.exclusion_ids:
+            sequence.ruleset_id.sudo().exclusion_ids = [
+                Command.create({"name": "Nobody", "domain": "[('id', '=', 0)]"})
+            ]
         return sequence
 
     # ------------------------------------------------------------------
@@ -133,6 +144,11 @@ class AccessCommon(SalesSequenceCommon):
             "sales.sequence.enrollment": sequence.enrollment_ids[:1],
             "sales.sequence.touch": sequence.enrollment_ids[:1].touch_ids[:1],
             "sales.sequence.event": sequence.enrollment_ids[:1].event_ids[:1],
+            "sales.sequence.refusal": sequence.env["sales.sequence.refusal"]
+            .sudo()
+            .search([("sequence_id", "=", sequence.id)], limit=1),
+            "sales.sequence.ruleset": sequence.sudo().ruleset_id,
+            "sales.sequence.ruleset.exclusion": sequence.sudo().ruleset_id.exclusion_ids[:1],
         }[model].sudo(False)
 
     def create_values(self, sequence, model):
@@ -151,6 +167,12 @@ class AccessCommon(SalesSequenceCommon):
             return {"enrollment_id": sudo_sequence.enrollment_ids[0].id, "step_id": sudo_sequence.step_ids[1].id}
         if model == "sales.sequence.event":
             return {"enrollment_id": sudo_sequence.enrollment_ids[0].id, "event_type": "open"}
+        if model == "sales.sequence.refusal":
+            return {"sequence_id": sequence.id, "rule": "no_email", "reason": "R"}
+        if model == "sales.sequence.ruleset":
+            return {"name": "New rules", "company_id": sudo_sequence.company_id.id}
+        if model == "sales.sequence.ruleset.exclusion":
+            return {"ruleset_id": sudo_sequence.ruleset_id.id, "name": "New", "domain": "[]"}
         if model == "sales.sequence.audience":
             return {"sequence_id": sequence.id, "name": "New"}
         return {"sequence_id": sequence.id, "name": "New", "subject": "S", "body_html": "<p>B</p>"}

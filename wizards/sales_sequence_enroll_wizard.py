@@ -72,7 +72,9 @@ class SalesSequenceEnrollWizard(models.TransientModel):
         if not self.partner_ids:
             raise UserError(_("Contacts: choose at least one contact to enroll."))
         warning = self._get_other_sequences_warning()
-        enrollments, refusals = self.sequence_id._enroll_partners(self.partner_ids)
+        enrollments, refusals = self.sequence_id._enroll_partners(
+            self.partner_ids, source="bulk" if len(self.partner_ids) > 1 else "manual"
+        )
         message = self._get_result_message(enrollments)
         self.write(
             {
@@ -108,7 +110,12 @@ class SalesSequenceEnrollWizard(models.TransientModel):
     def _get_result_message(self, enrollments):
         """How many were enrolled and when they start, in the sequence's current state."""
         sequence = self.sequence_id
-        enrolled = _("%(count)s contact(s) enrolled in %(sequence)s.", count=len(enrollments), sequence=sequence.name)
+        enrolled = _(
+            "%(count)s contact(s) enrolled in %(sequence)s, %(refused)s not enrolled.",
+            count=len(enrollments),
+            sequence=sequence.name,
+            refused=len(self.partner_ids) - len(enrollments),
+        )
         if not enrollments:
             return enrolled
         if sequence.state == "draft":

@@ -1,0 +1,170 @@
+from datetime import timedelta
+
+from odoo import _, api, fields, models
+
+# States in which a contact is running in a sequence, for the multi-sequence policy.
+RUNNING_STATES = ("active", "queued", "paused", "blocked")
+CLOSED_STATES = ("finished", "completed", "canceled", "excluded", "bounced")
+DEFAULT_RULESET_XMLID = "sales_sequence.ruleset_default"
+
+
+class SalesSequenceRuleset(models.Model):
+    """Workspace rules deciding who may enter a sequence: re-enrollment, several sequences at once, exclusions,
+    and what happens while a sequence's owner is on leave. One default per company; a sequence may pick another."""
+
+    _name = "sales.sequence.ruleset"
+    _description = "Sales Sequence Ruleset"
+    _order = "name, id"
+
+    name = fields.Char(required=True)
+    company_id = fields.Many2one("res.company", required=True, index=True, default=lambda self: self.env.company)
+    reenrollment = fields.Selection(
+        [("never", "Never"), ("cooldown", "After a cooldown")],
+        string="Re-enrollment",
+        default="cooldown",
+        required=True,
+        help="Whether a contact whose enrollment in a sequence ended may enter the same sequence again.",
+    )
+    reenrollment_days = fields.Integer(
+        string="Cooldown (days)",
+        default=0,
+        help="Days after the previous enrollment in the same sequence ended; 0 allows it at once.",
+    )
+    multi_sequence = fields.Selection(
+        [
+            ("allow", "Allow"),
+            ("block_any", "Block while running in any other sequence"),
+            ("block_owner", "Block while running in another sequence of the same owner"),
+        ],
+        string="Several Sequences",
+        default="allow",
+        required=True,
+    )
+    exclusion_ids = fields.One2many("sales.sequence.ruleset.exclusion", "ruleset_id", string="Exclusions")
+    send_when_owner_absent = fields.Boolean(
+        string="Send While the Owner Is on Leave",
+        help="Off: a sequence holds its sends while its owner is on leave (the owner's time off in Odoo) and goes on "
+        "when they are back.",
+    )
+
+    _sql_constraints = [
+        ("reenrollment_days_positive", "CHECK(reenrollment_days >= 0)", "The cooldown cannot be negative."),
+    ]
+
+    @api.model
+    def _get_default(self, company):
+        """The company's default ruleset, created once per company."""
+        main = self.env.ref("base.main_company", raise_if_not_found=False)
+        xmlid = DEFAULT_RULESET_XMLID if company == main else f"{DEFAULT_RULESET_XMLID}_company_{company.id}"
+        ruleset = self.env.ref(xmlid, raise_if_not_found=False)
+        if ruleset:
+            return ruleset
+        # sudo: a salesperson's first sequence in a company needs that company's default ruleset, created once.
+        ruleset = self.sudo().create({"name": _("Default rules"), "company_id": company.id})
+        module, name = xmlid.split(".")
+        # sudo: the xmlid marks the ruleset as the company's default.
+        self.env["ir.model.data"].sudo().create(
+            {"module": module, "name": name, "model": self._name, "res_id": ruleset.id, "noupdate": True}
+        )
+        return ruleset.sudo(False)
+
+    # ------------------------------------------------------------------
+    # Decisions, set-based: one query per rule for all the contacts
+    # ------------------------------------------------------------------
+
+    def _refusals(self, sequence, partners):
+        """{partner: (rule, reason, exclusion)} for the partners this ruleset keeps out of `sequence`."""
+        self.ensure_one()
+        refusals = {}
+        refusals.update(self._reenrollment_refusals(sequence, partners - self._keys(refusals)))
+        refusals.update(self._multi_sequence_refusals(sequence, partners - self._keys(refusals)))
+        refusals.update(self._exclusion_refusals(partners - self._keys(refusals)))
+        return refusals
+
+    def _keys(self, refusals):
+        return self.env["res.partner"].union(*refusals) if refusals else self.env["res.partner"]
+
+    def _reenrollment_refusals(self, sequence, partners):
+        if not partners:
+            return {}
+        Enrollment = self.env["sales.sequence.enrollment"].sudo()  # sudo: history decides, whoever enrolls
+        ended = Enrollment.with_context(active_test=False).search(
+            [("sequence_id", "=", sequence.id), ("partner_id", "in", partners.ids), ("state", "in", CLOSED_STATES)]
+        )
+        if not ended:
+            return {}
+        last_end = {}
+        for enrollment in ended:
+            done = enrollment.date_done or enrollment.write_date
+            last_end[enrollment.partner_id] = max(last_end.get(enrollment.partner_id, done), done)
+        now = fields.Datetime.now()
+        refusals = {}
+        for partner, done in last_end.items():
+            partner = partner.sudo(False)
+            if self.reenrollment == "never":
+                reason = _(
+                    "%(contact)s already went through this sequence (ended %(date)s); the rules allow no "
+                    "re-enrollment.",
+                    contact=partner.display_name,
+                    date=fields.Date.to_string(done),
+                )
+            elif done + timedelta(days=self.reenrollment_days) > now:
+                reason = _(
+                    "%(contact)s left this sequence on %(date)s; the rules allow re-enrollment after %(days)s days.",
+                    contact=partner.display_name,
+                    date=fields.Date.to_string(done),
+                    days=self.reenrollment_days,
+                )
+            else:
+                continue
+            refusals[partner] = ("reenrollment", reason, None)
+        return refusals
+
+    def _multi_sequence_refusals(self, sequence, partners):
+        if self.multi_sequence == "allow" or not partners:
+            return {}
+        domain = [
+            ("partner_id", "in", partners.ids),
+            ("state", "in", RUNNING_STATES),
+            ("sequence_id", "!=", sequence.id),
+        ]
+        if self.multi_sequence == "block_owner":
+            domain.append(("user_id", "=", sequence.user_id.id))
+        # sudo: another user's sequence blocks too; only its name is said, never its content.
+        running = self.env["sales.sequence.enrollment"].sudo().search(domain)
+        refusals = {}
+        for partner, enrollments in running.grouped("partner_id").items():
+            refusals[partner.sudo(False)] = (
+                "other_sequence",
+                _(
+                    "%(contact)s is running in %(sequences)s; the rules allow one sequence at a time.",
+                    contact=partner.display_name,
+                    sequences=", ".join(enrollments.sequence_id.mapped("name")),
+                ),
+                None,
+            )
+        return refusals
+
+    def _exclusion_refusals(self, partners):
+        refusals = {}
+        for exclusion in self.exclusion_ids:
+            for partner in exclusion._matching(partners - self._keys(refusals)):
+                refusals[partner] = (
+                    "exclusion",
+                    _(
+                        "%(contact)s is excluded by the rule '%(rule)s'.",
+                        contact=partner.display_name,
+                        rule=exclusion.name,
+                    ),
+                    exclusion,
+                )
+        return refusals
+
+    def _excluded_at_send(self, partners):
+        """{partner: exclusion} for the partners an exclusion rule now matches (checked before every send)."""
+        self.ensure_one()
+        excluded = {}
+        for exclusion in self.exclusion_ids:
+            for partner in exclusion._matching(partners.filtered(lambda p: p not in excluded)):
+                excluded[partner] = exclusion
+        return excluded
