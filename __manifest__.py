@@ -20,6 +20,7 @@
         "views/res_partner_views.xml",
         "wizards/sales_sequence_enroll_wizard_views.xml",
         "wizards/sales_sequence_step_preview_views.xml",
+        "wizards/sales_sequence_import_wizard_views.xml",
         "views/sales_sequence_menus.xml",
     ],
     "demo": ["demo/sales_sequence_demo.xml"],

@@ -574,6 +574,18 @@ class SalesSequence(models.Model):
         )
         return max(leaves.mapped("date_to")) if leaves else False
 
+    def action_open_import_wizard(self):
+        self.ensure_one()
+        self.check_access("write")
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Import Contacts"),
+            "res_model": "sales.sequence.import.wizard",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_sequence_id": self.id},
+        }
+
     def action_view_refusals(self):
         self.ensure_one()
         self.check_access("read")

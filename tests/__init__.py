@@ -8,3 +8,4 @@ from . import test_access
 from . import test_conversation
 from . import test_inbound_fixtures
 from . import test_rules
+from . import test_import

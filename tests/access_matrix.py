@@ -75,10 +75,12 @@ BUTTONS = {
         "action_open_enroll_wizard",
         "action_view_enrollments",
         "action_view_refusals",
+        "action_open_import_wizard",
     ),
     "sales.sequence.step": ("action_preview",),
     "sales.sequence.enrollment": ("action_pause", "action_resume", "action_cancel", "action_view_touches"),
     "sales.sequence.enroll.wizard": ("action_enroll",),
+    "sales.sequence.import.wizard": ("action_import",),
     "sales.sequence.step.preview": ("action_send_test",),
     "res.partner": ("action_view_sales_sequence_enrollments", "action_resume_sales_sequences"),
 }

@@ -1,3 +1,4 @@
+import base64
 from pathlib import Path
 
 from odoo import Command, http
@@ -228,6 +229,13 @@ class TestAccessMatrix(AccessCommon):
                 self.env[model]
                 .with_user(user)
                 .create({"sequence_id": self.seq_a.id, "partner_ids": [Command.set(self.contacts[:1].ids)]})
+            )
+            return getattr(wizard, method)()
+        if model == "sales.sequence.import.wizard":
+            wizard = (
+                self.env[model]
+                .with_user(user)
+                .create({"sequence_id": self.seq_a.id, "file": base64.b64encode(b"email\nimported@example.com\n")})
             )
             return getattr(wizard, method)()
         if model == "sales.sequence.step.preview":
