@@ -9,6 +9,7 @@ from . import sales_sequence_ruleset
 from . import sales_sequence_ruleset_exclusion
 from . import sales_sequence_refusal
 from . import sales_sequence_enrollment_conversation
+from . import calendar_event
 from . import mail_mail
 from . import mail_thread
 from . import res_partner

@@ -76,6 +76,21 @@ class SalesSequence(models.Model):
         help="Who may enter: re-enrollment, several sequences at once, exclusions, the owner's leave.",
     )
     refusal_count = fields.Integer(compute="_compute_refusal_count")
+    exit_on_meeting = fields.Boolean(
+        string="Exit When a Meeting Is Booked",
+        default=True,
+        help="A meeting created after the enrollment with the contact as attendee ends the enrollment (completed).",
+    )
+    exit_domain = fields.Char(
+        string="Exit When the Contact Matches",
+        help="Conditions on the contact that end the enrollment (completed), checked before every send, "
+        "e.g. a tag Customer or a won opportunity.",
+    )
+    exit_account_wide = fields.Boolean(
+        string="Exit the Whole Account",
+        help="A reply or a meeting from one contact of a company also ends the enrollments of the other contacts "
+        "of that company in this sequence.",
+    )
     enrollment_ids = fields.One2many("sales.sequence.enrollment", "sequence_id", string="Enrollments")
     calendar_id = fields.Many2one(
         "resource.calendar",

@@ -9,6 +9,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL, email_normalize
 from odoo.tools.misc import hmac
+from odoo.tools.safe_eval import safe_eval
 
 from ..lib.send_schedule import ScheduleError
 from .sales_sequence import OPEN_ENROLLMENT_STATES
@@ -445,7 +446,7 @@ class SalesSequenceEnrollment(models.Model):
         on_time = self._defer_missed_windows(schedules[sequence], now)
         if on_time._hold_for_absent_owner(sequence, schedules[sequence], now):
             return
-        sendable = on_time._exclude_by_rules(sequence)._block_unsendable()
+        sendable = on_time._exclude_by_rules(sequence)._exit_by_criteria(sequence)._block_unsendable()
         sendable, over_limit = sendable._split_by_daily_limit(sequence, schedules[sequence], now)
         for mailbox, enrollments in over_limit.grouped(lambda e: e._get_mailbox()).items():
             enrollments._queue_for_daily_limit(sequence, mailbox, schedules[sequence], now)
@@ -549,6 +550,74 @@ class SalesSequenceEnrollment(models.Model):
             )
         self._wake_cron_for_due()
         return True
+
+    def _exit_by_criteria(self, sequence):
+        """End `completed` the enrollments whose contact meets an exit criterion of the sequence (matches its exit
+        conditions, booked a meeting); return the rest. Checked before every send."""
+        ended = self.browse()
+        if sequence.exit_domain:
+            domain = safe_eval(sequence.exit_domain, {"uid": self.env.uid})
+            matching = self.partner_id.with_context(active_test=False).search(
+                [("id", "in", self.partner_id.ids), *domain]
+            )
+            met = self.filtered(lambda e: e.partner_id in matching)
+            met._end("completed", _("Exit criterion met: the contact matches the sequence's exit conditions."))
+            ended |= met
+        if sequence.exit_on_meeting:
+            booked = (self - ended)._with_meeting_since_enrollment()
+            booked._end_for_meeting()
+            ended |= booked
+        return self - ended
+
+    def _with_meeting_since_enrollment(self):
+        """The enrollments whose contact is attendee of a meeting created after the enrollment, in one query."""
+        if not self:
+            return self
+        # sudo: whether a meeting exists decides, not what it is; nothing of it is returned.
+        events = (
+            self.env["calendar.event"]
+            .sudo()
+            .search(
+                [("partner_ids", "in", self.partner_id.ids), ("create_date", ">=", min(self.mapped("date_enrolled")))]
+            )
+        )
+        return self.filtered(
+            lambda e: any(
+                e.partner_id in event.partner_ids and event.create_date >= e.date_enrolled for event in events
+            )
+        )
+
+    def _end_for_meeting(self):
+        self.env["sales.sequence.event"]._record(self, "skip", _("Meeting booked."))
+        self._end("completed", _("Meeting booked on %(date)s.", date=fields.Date.to_string(fields.Date.today())))
+
+    @api.model
+    def _exit_on_meetings(self, partners):
+        """A meeting was just booked with `partners`: end their running enrollments in sequences that exit on it."""
+        if not partners:
+            return
+        running = self.search(
+            [("partner_id", "in", partners.ids), ("state", "in", ("active", "queued", "paused", "blocked"))]
+        ).filtered(lambda e: e.sequence_id.exit_on_meeting)
+        running |= running._account_mates()
+        running._end_for_meeting()
+
+    def _account_mates(self):
+        """The open enrollments, in the same sequences, of the other contacts of these contacts' companies, for the
+        sequences that end the whole account."""
+        wide = self.filtered(
+            lambda e: e.sequence_id.exit_account_wide and e.partner_id.commercial_partner_id.is_company
+        )
+        if not wide:
+            return self.browse()
+        return self.search(
+            [
+                ("sequence_id", "in", wide.sequence_id.ids),
+                ("partner_id.commercial_partner_id", "in", wide.partner_id.commercial_partner_id.ids),
+                ("state", "in", OPEN_ENROLLMENT_STATES),
+                ("id", "not in", wide.ids),
+            ]
+        )
 
     def _exclude_by_rules(self, sequence):
         """End `excluded` the enrollments an exclusion rule of the sequence's ruleset now matches; return the rest."""

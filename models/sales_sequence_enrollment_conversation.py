@@ -100,6 +100,7 @@ class SalesSequenceEnrollment(models.Model):
         )
         reason = _("Replied on %(date)s.", date=format_date(self.env, when))
         running = self.filtered(lambda e: e.state in RUNNING_STATES)
+        running |= running._account_mates().filtered(lambda e: e.state in RUNNING_STATES)
         to_complete = running.filtered(lambda e: e.sequence_id.on_reply == "complete")
         to_complete._end("completed", reason)
         (running - to_complete).write(

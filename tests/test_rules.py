@@ -166,3 +166,70 @@ class TestRuleset(SalesSequenceCommon):
         with self.at(MONDAY_0800_UTC):
             self.run_cron()
         self.assertEqual(len(self.sequence_mails(enrollments)), 1)
+
+
+@tagged("post_install", "-at_install", "sales_sequence")
+class TestExitCriteria(SalesSequenceCommon):
+    def _running(self, contacts, **values):
+        with self.at(MONDAY_0700_UTC):
+            sequence = self._create_sequence(**values)
+            sequence.action_activate()
+            enrollments, _refusals = sequence._enroll_partners(contacts)
+        return sequence, enrollments
+
+    def test_exit_conditions_end_the_enrollment_before_a_send(self):
+        tag = self.env["res.partner.category"].create({"name": "Customer"})
+        _sequence, enrollments = self._running(self.contacts[:2], exit_domain=f"[('category_id', 'in', [{tag.id}])]")
+        self.contacts[0].category_id = tag
+        with self.at(MONDAY_0800_UTC):
+            self.run_cron()
+        self.assertEqual(enrollments[0].state, "completed")
+        self.assertIn("Exit criterion met", enrollments[0].state_reason)
+        self.assertFalse(self.sequence_mails(enrollments[0]))
+        self.assertEqual(enrollments[1].state, "active")
+
+    def test_a_meeting_booked_ends_the_enrollment_at_once(self):
+        _sequence, enrollments = self._running(self.contacts[:2])
+        with self.at(datetime(2026, 12, 7, 7, 30)):
+            self.env["calendar.event"].create(
+                {
+                    "name": "Demo call",
+                    "start": datetime(2026, 12, 9, 10, 0),
+                    "stop": datetime(2026, 12, 9, 11, 0),
+                    "partner_ids": [Command.link(self.contacts[0].id)],
+                }
+            )
+        self.assertEqual(enrollments[0].state, "completed")
+        self.assertIn("Meeting booked", enrollments[0].state_reason)
+        self.assertEqual(enrollments[1].state, "active")
+
+    def test_a_meeting_from_before_the_enrollment_does_not_count(self):
+        with self.at(datetime(2026, 12, 1, 9, 0)):
+            self.env["calendar.event"].create(
+                {
+                    "name": "Old call",
+                    "start": datetime(2026, 12, 2, 10, 0),
+                    "stop": datetime(2026, 12, 2, 11, 0),
+                    "partner_ids": [Command.link(self.contacts[0].id)],
+                }
+            )
+        _sequence, enrollments = self._running(self.contacts[:1])
+        with self.at(MONDAY_0800_UTC):
+            self.run_cron()
+        self.assertEqual(enrollments.state, "active")
+        self.assertEqual(len(self.sequence_mails(enrollments)), 1)
+
+    def test_the_whole_account_exits_when_one_contact_books(self):
+        company = self.env["res.partner"].create({"name": "Acme", "is_company": True})
+        self.contacts[:2].parent_id = company
+        _sequence, enrollments = self._running(self.contacts[:3], exit_account_wide=True)
+        self.env["calendar.event"].create(
+            {
+                "name": "Demo",
+                "start": datetime(2026, 12, 9, 10, 0),
+                "stop": datetime(2026, 12, 9, 11, 0),
+                "partner_ids": [Command.link(self.contacts[0].id)],
+            }
+        )
+        self.assertEqual(enrollments[:2].mapped("state"), ["completed", "completed"])
+        self.assertEqual(enrollments[2].state, "active", "another company's contact goes on")
