@@ -13,3 +13,4 @@ from . import calendar_event
 from . import mail_mail
 from . import mail_thread
 from . import res_partner
+from . import res_config_settings

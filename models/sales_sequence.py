@@ -442,7 +442,29 @@ class SalesSequence(models.Model):
                 )
         return problems
 
+    def _check_user_limit(self):
+        """Settings > CRM > Sales Sequences: how many active sequences one user may own."""
+        limit = int(self.env["ir.config_parameter"].sudo().get_param("sales_sequence.max_active_per_user", 0))
+        if not limit:
+            return
+        for owner, sequences in self.grouped("user_id").items():
+            # sudo: count the owner's active sequences whatever the current user may read; only a count leaves.
+            already = self.sudo().search_count(
+                [("user_id", "=", owner.id), ("state", "=", "active"), ("id", "not in", self.ids)]
+            )
+            if already + len(sequences) > limit:
+                raise UserError(
+                    _(
+                        "Owner: %(owner)s already has %(count)s active sequence(s), and the limit is %(limit)s per "
+                        "user (Settings > CRM > Sales Sequences). Pause one first, or raise the limit.",
+                        owner=owner.name,
+                        count=already,
+                        limit=limit,
+                    )
+                )
+
     def _check_can_activate(self):
+        self._check_user_limit()
         messages = []
         for sequence in self:
             problems = sequence._get_activation_problems()

@@ -450,6 +450,8 @@ class SalesSequenceEnrollment(models.Model):
         sendable, over_limit = sendable._split_by_daily_limit(sequence, schedules[sequence], now)
         for mailbox, enrollments in over_limit.grouped(lambda e: e._get_mailbox()).items():
             enrollments._queue_for_daily_limit(sequence, mailbox, schedules[sequence], now)
+        sendable, over_user_limit = sendable._split_by_user_limit(sequence, schedules[sequence], now)
+        over_user_limit._queue_for_user_limit(sequence, schedules[sequence], now)
         if not sendable:
             return
         rendered, render_errors = sendable._render_step(step)
@@ -691,6 +693,46 @@ class SalesSequenceEnrollment(models.Model):
         """The normalized address this enrollment's emails leave from: the unit of the daily limit."""
         self.ensure_one()
         return self.sequence_id._get_mailbox(self.partner_id)
+
+    def _split_by_user_limit(self, sequence, schedule, now):
+        """(sendable, over the limit) given what the owner's sequences already sent today, all mailboxes together
+        (Settings > CRM > Sales Sequences)."""
+        limit = int(self.env["ir.config_parameter"].sudo().get_param("sales_sequence.max_emails_per_user", 0))
+        if not limit or not self:
+            return self, self.browse()
+        owner = sequence.user_id
+        self.env.cr.execute(SQL("SELECT pg_advisory_xact_lock(hashtext(%s))", f"sales_sequence:user:{owner.id}"))
+        start, end = schedule.day_bounds(now)
+        self.env.cr.execute(
+            SQL(
+                "SELECT count(*) FROM sales_sequence_touch WHERE user_id = %s AND date >= %s AND date < %s "
+                "AND failed IS NOT TRUE",
+                owner.id,
+                start,
+                end,
+            )
+        )
+        available = max(limit - self.env.cr.fetchone()[0], 0)
+        return self[:available], self[available:]
+
+    def _queue_for_user_limit(self, sequence, schedule, now):
+        if not self:
+            return
+        limit = int(self.env["ir.config_parameter"].sudo().get_param("sales_sequence.max_emails_per_user", 0))
+        reason = _(
+            "Daily limit of %(limit)s sequence emails per user reached for %(owner)s; sends at the next allowed slot.",
+            limit=limit,
+            owner=sequence.user_id.name,
+        )
+        tomorrow = schedule.next_day_start(now)
+        for enrollment in self:
+            enrollment.write(
+                {
+                    "state": "queued",
+                    "state_reason": reason,
+                    "next_run_at": enrollment._next_allowed_slot(schedule, tomorrow),
+                }
+            )
 
     def _split_by_daily_limit(self, sequence, schedule, now):
         """(sendable, over the limit) given what each sending mailbox already sent today across all sequences."""

@@ -1,6 +1,7 @@
 from datetime import datetime
 
 from odoo import Command
+from odoo.exceptions import UserError
 from odoo.tests import tagged
 
 from .common import MONDAY_0700_UTC, SalesSequenceCommon
@@ -233,3 +234,42 @@ class TestExitCriteria(SalesSequenceCommon):
         )
         self.assertEqual(enrollments[:2].mapped("state"), ["completed", "completed"])
         self.assertEqual(enrollments[2].state, "active", "another company's contact goes on")
+
+
+@tagged("post_install", "-at_install", "sales_sequence")
+class TestUserLimits(SalesSequenceCommon):
+    def _set(self, key, value):
+        self.env["ir.config_parameter"].sudo().set_param(f"sales_sequence.{key}", value)
+
+    def test_active_sequences_per_user(self):
+        self._set("max_active_per_user", 1)
+        first = self._create_sequence(name="First")
+        first.action_activate()
+        second = self._create_sequence(name="Second")
+        with self.assertRaises(UserError) as caught:
+            second.action_activate()
+        self.assertIn("already has 1 active sequence(s)", str(caught.exception))
+        self.assertEqual(second.state, "draft")
+        self._create_sequence(user=self.user_sales_2, name="Someone else's").action_activate()
+        first.action_pause()
+        second.action_activate()
+        self.assertEqual(second.state, "active")
+
+    def test_sequence_emails_per_user_per_day(self):
+        self._set("max_emails_per_user", 3)
+        with self.at(MONDAY_0700_UTC):
+            one = self._create_sequence(name="One", delays=(0,))
+            two = self._create_sequence(name="Two", delays=(0,), sender_mode="fixed", email_from="team@example.com")
+            (one | two).action_activate()
+            first, _refusals = one._enroll_partners(self.contacts[:2])
+            second, _refusals = two._enroll_partners(self.contacts[2:5])
+        with self.at(MONDAY_0800_UTC):
+            self.run_cron()
+        enrollments = first | second
+        self.assertEqual(len(self.sequence_mails(enrollments)), 3, "3 a day for the owner, all mailboxes together")
+        queued = enrollments.filtered(lambda e: e.state == "queued")
+        self.assertEqual(len(queued), 2)
+        self.assertIn("per user reached for Sally Sales", queued[0].state_reason)
+        with self.at(datetime(2026, 12, 8, 8, 0)):
+            self.run_cron()
+        self.assertEqual(len(self.sequence_mails(enrollments)), 5)
