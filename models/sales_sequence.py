@@ -592,6 +592,12 @@ class SalesSequence(models.Model):
                 contact=partner.display_name,
                 email=partner.email,
             )
+        if not self._get_mailbox(partner):
+            return "no_sender", _(
+                "No sender can be resolved for %(contact)s: give the sequence's owner an email address or set a "
+                "fixed Send From.",
+                contact=partner.display_name,
+            )
         return False
 
     def _owner_absent_until(self, now):

@@ -4,6 +4,7 @@ REFUSAL_RULES = [
     ("already_enrolled", "Already enrolled"),
     ("no_email", "No email"),
     ("invalid_email", "Invalid email"),
+    ("no_sender", "No sender"),
     ("blacklisted", "Blacklisted"),
     ("reenrollment", "Re-enrollment"),
     ("other_sequence", "In another sequence"),

@@ -55,6 +55,15 @@ class TestRuleset(SalesSequenceCommon):
         action = sequence.with_user(self.user_sales).action_view_refusals()
         self.assertEqual(action["res_model"], "sales.sequence.refusal")
 
+    def test_a_contact_without_a_resolvable_sender_is_refused(self):
+        sequence = self._sequence(user=self.user_sales_2, name="No sender")
+        self.user_sales_2.email = False
+        _enrolled, refusals = sequence._enroll_partners(self.contacts[:1])
+        self.assertIn("No sender can be resolved", refusals[self.contacts[0]])
+        self.assertEqual(
+            self.env["sales.sequence.refusal"].search([("sequence_id", "=", sequence.id)]).rule, "no_sender"
+        )
+
     def test_reenrollment_never_and_after_a_cooldown(self):
         never = self._sequence(ruleset=self._ruleset(reenrollment="never"), name="Never again")
         never.action_activate()
