@@ -1,6 +1,7 @@
 import ast
 import logging
 import threading
+from collections import defaultdict
 from datetime import datetime, timedelta
 
 from markupsafe import Markup
@@ -245,17 +246,53 @@ class SalesSequenceEnrollment(models.Model):
         }
 
     def _start(self):
-        """Start draft enrollments of active sequences at their first step."""
+        """Start draft enrollments of active sequences at their first step, with one write per distinct schedule
+        (an audience of thousands usually shares a few slots)."""
         schedules = {}
-        for enrollment in self:
-            first_step = enrollment.sequence_id.step_ids[:1]
-            if not first_step:
-                enrollment._finish()
-                continue
-            enrollment.write(
-                enrollment._schedule_step(first_step, fields.Datetime.now(), schedules, follows_send=False)
-            )
+        now = fields.Datetime.now()
+        self.filtered(lambda e: not e.sequence_id.step_ids)._finish()
+        by_values = defaultdict(list)
+        for enrollment in self.filtered(lambda e: e.sequence_id.step_ids):
+            values = enrollment._schedule_step(enrollment.sequence_id.step_ids[:1], now, schedules, follows_send=False)
+            by_values[tuple(sorted(values.items()))].append(enrollment.id)
+        for values, ids in by_values.items():
+            self.browse(ids).write(dict(values))
         self._wake_cron_for_due()
+
+    @api.model
+    def _insert_open(self, sequence, partners):
+        """Insert draft enrollments of `partners` in `sequence` in one SQL statement; a contact another worker
+        enrolled meanwhile is skipped by the unique index, without an error. Returns the new enrollments."""
+        if not partners:
+            return self.browse()
+        self.env.flush_all()
+        now = fields.Datetime.now()
+        self.env.cr.execute(
+            SQL(
+                """
+                INSERT INTO sales_sequence_enrollment
+                       (sequence_id, partner_id, user_id, company_id, state, state_reason, date_enrolled, active,
+                        paused_by_sequence, create_uid, create_date, write_uid, write_date)
+                SELECT %(sequence)s, partner_id, %(owner)s, %(company)s, 'draft', %(reason)s, %(now)s, TRUE, FALSE,
+                       %(uid)s, %(now)s, %(uid)s, %(now)s
+                  FROM unnest(%(partners)s::int[]) AS partner_id
+                ON CONFLICT DO NOTHING
+                RETURNING id
+                """,
+                sequence=sequence.id,
+                owner=sequence.user_id.id,
+                company=sequence.company_id.id,
+                reason=_("Starts when the sequence is activated."),
+                now=now,
+                uid=self.env.uid,
+                partners=partners.ids,
+            )
+        )
+        enrollments = self.browse([row[0] for row in self.env.cr.fetchall()])
+        # Written in SQL: the cached one2many lists of the sequence and the contacts do not know the new rows.
+        sequence.invalidate_recordset(["enrollment_ids"])
+        partners.invalidate_recordset(["sales_sequence_enrollment_ids"])
+        return enrollments
 
     def _reschedule(self):
         """Recompute when the waiting step runs, after its delay or the sequence's steps changed."""

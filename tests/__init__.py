@@ -9,3 +9,4 @@ from . import test_conversation
 from . import test_inbound_fixtures
 from . import test_rules
 from . import test_import
+from . import test_audience

@@ -76,6 +76,8 @@ BUTTONS = {
         "action_view_enrollments",
         "action_view_refusals",
         "action_open_import_wizard",
+        "action_sync_audience",
+        "action_preview_audience",
     ),
     "sales.sequence.step": ("action_preview",),
     "sales.sequence.enrollment": ("action_pause", "action_resume", "action_cancel", "action_view_touches"),

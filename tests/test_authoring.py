@@ -316,10 +316,10 @@ class TestFirstUseDefects(SalesSequenceCommon):
         self.assertFalse(first._reuses_thread_subject())
         sequence.action_activate()  # step 1 in reply mode still needs and uses its own subject
 
-    def test_smart_type_and_audiences_are_hidden_until_they_work(self):
+    def test_smart_type_is_hidden_until_it_works(self):
         arch = self.env["sales.sequence"].get_view(self.env.ref("sales_sequence.view_sales_sequence_form").id)["arch"]
         self.assertNotIn('name="sequence_type"', arch)
-        self.assertNotIn('name="audience_ids"', arch)
+        self.assertIn('name="audience_ids"', arch, "audiences enroll people now: they are shown")
         smart = self._create_sequence(sequence_type="smart")
         with self.assertRaises(UserError) as caught:
             smart.action_activate()
