@@ -579,14 +579,16 @@ class SalesSequence(models.Model):
             .partner_id
         )
         blacklisted = self.env["sales.sequence.enrollment"]._blacklisted_emails(partners.mapped("email_normalized"))
+        # The sender depends on the contact only when sending as the contact's salesperson.
+        mailbox = self._get_mailbox() if self.sender_mode != "salesperson" else None
         refusals = {}
         for partner in partners:
-            refusal = self._get_enrollment_refusal(partner, already_in, blacklisted)
+            refusal = self._get_enrollment_refusal(partner, already_in, blacklisted, mailbox)
             if refusal:
                 refusals[partner] = (*refusal, None)
         return refusals
 
-    def _get_enrollment_refusal(self, partner, already_in, blacklisted=()):
+    def _get_enrollment_refusal(self, partner, already_in, blacklisted=(), mailbox=None):
         """(rule, reason) when a built-in rule refuses the partner, else False."""
         if partner in already_in:
             return "already_enrolled", _(
@@ -608,7 +610,7 @@ class SalesSequence(models.Model):
                 contact=partner.display_name,
                 email=partner.email,
             )
-        if not self._get_mailbox(partner):
+        if not (mailbox if mailbox is not None else self._get_mailbox(partner)):
             return "no_sender", _(
                 "No sender can be resolved for %(contact)s: give the sequence's owner an email address or set a "
                 "fixed Send From.",
@@ -689,15 +691,19 @@ class SalesSequence(models.Model):
         self.env.cr.execute(
             SQL(
                 """
+                WITH enrolled AS (
+                    SELECT e.partner_id, q.email_normalized
+                      FROM sales_sequence_enrollment e
+                      JOIN res_partner q ON q.id = e.partner_id
+                     WHERE e.sequence_id = %(sequence)s AND e.state IN %(open)s
+                )
                 SELECT id FROM (
                     SELECT DISTINCT ON (coalesce(p.email_normalized, p.id::text)) p.id
                       FROM res_partner p
                      WHERE p.id = ANY(%(ids)s)
-                       AND NOT EXISTS (
-                           SELECT 1 FROM sales_sequence_enrollment e
-                             JOIN res_partner q ON q.id = e.partner_id
-                            WHERE e.sequence_id = %(sequence)s AND e.state IN %(open)s
-                              AND (e.partner_id = p.id OR q.email_normalized = p.email_normalized))
+                       AND p.id NOT IN (SELECT partner_id FROM enrolled)
+                       AND (p.email_normalized IS NULL OR p.email_normalized NOT IN (
+                            SELECT email_normalized FROM enrolled WHERE email_normalized IS NOT NULL))
                   ORDER BY coalesce(p.email_normalized, p.id::text), p.id
                 ) AS candidates ORDER BY id
                 """,

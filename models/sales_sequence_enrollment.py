@@ -47,6 +47,13 @@ BATCH_SIZE = 500
 TRIGGER_BUCKET = timedelta(minutes=5)
 
 
+def cached_schedule(schedules, sequence):
+    """The sequence's send schedule, built once per run (not setdefault: it would build it at every call)."""
+    if sequence not in schedules:
+        schedules[sequence] = sequence._get_send_schedule()
+    return schedules[sequence]
+
+
 def _ceil_to_bucket(moment):
     bucket = int(TRIGGER_BUCKET.total_seconds())
     seconds = int((moment - datetime.min).total_seconds())
@@ -231,7 +238,7 @@ class SalesSequenceEnrollment(models.Model):
         """Point the enrollment at `step`, due at the first allowed slot `step.delay_days` after `after`
         (the previous send, or the enrollment when `follows_send` is False)."""
         self.ensure_one()
-        schedule = schedules.setdefault(self.sequence_id, self.sequence_id._get_send_schedule())
+        schedule = cached_schedule(schedules, self.sequence_id)
         try:
             next_run = self._slot_for_step(schedule, step, after, follows_send)
         except ScheduleError as error:
@@ -470,7 +477,7 @@ class SalesSequenceEnrollment(models.Model):
         ):
             try:
                 with self.env.cr.savepoint():
-                    schedules.setdefault(sequence, sequence._get_send_schedule()).next_slot(now)
+                    cached_schedule(schedules, sequence).next_slot(now)
                     enrollments._run_email_step(step, now, schedules)
             except Exception as error:  # noqa: BLE001 - a broken sequence must not stop the others' sends
                 _logger.warning("Sequence %s: step %s could not run", sequence.id, step.id, exc_info=True)

@@ -8,6 +8,7 @@ from odoo.tools import consteq, email_normalize, format_date, html2plaintext
 
 from ..lib import inbound as inbound_lib
 from .sales_sequence import OPEN_ENROLLMENT_STATES
+from .sales_sequence_enrollment import cached_schedule
 
 _logger = logging.getLogger(__name__)
 
@@ -165,7 +166,7 @@ class SalesSequenceEnrollment(models.Model):
         reason = _("Out of office: the next step waits for the return on %(date)s.", date=format_date(self.env, back))
         schedules = {}
         for enrollment in self.filtered(lambda e: e.state in ("active", "queued") and e.step_id):
-            schedule = schedules.setdefault(enrollment.sequence_id, enrollment.sequence_id._get_send_schedule())
+            schedule = cached_schedule(schedules, enrollment.sequence_id)
             slot = enrollment._next_allowed_slot(schedule, back)
             if not enrollment.next_run_at or enrollment.next_run_at < slot:
                 enrollment.write({"next_run_at": slot, "state_reason": reason})
