@@ -54,6 +54,27 @@ def cached_schedule(schedules, sequence):
     return schedules[sequence]
 
 
+def slot_for_step(schedule, delay_days, after, follows_send, randomize, tz, seed):
+    """When a step with `delay_days` may run, `after` being the previous send (or the enrollment).
+
+    With randomized send times, a delayed step goes at a random moment of the window of the day the delay lands on
+    (whatever the time of day of the previous send), and a step without delay goes at once when the window is
+    open, else at a random moment of the next window: emails look sent by a person, and a contact enrolled during
+    an open window still gets step 1 within minutes. Plain values in, so a batch computes it without the ORM.
+    """
+    if delay_days:
+        base = after + timedelta(days=delay_days)
+    else:
+        base = after + MIN_STEP_GAP if follows_send else after
+    if not randomize:
+        return schedule.next_slot(base, tz=tz)
+    if delay_days:
+        base = max(schedule.day_bounds(base, tz=tz)[0], after)
+    elif schedule.is_open(base, tz=tz):
+        return base
+    return schedule.next_slot(base, tz=tz, seed=seed)
+
+
 def _ceil_to_bucket(moment):
     bucket = int(TRIGGER_BUCKET.total_seconds())
     seconds = int((moment - datetime.min).total_seconds())
@@ -211,28 +232,17 @@ class SalesSequenceEnrollment(models.Model):
         return schedule.next_slot(not_before, tz=self._get_contact_tz(), seed=seed)
 
     def _slot_for_step(self, schedule, step, after, follows_send):
-        """When `step` may run, `after` being the previous send (or the enrollment).
-
-        With randomized send times, a delayed step goes at a random moment of the window of the day the delay
-        lands on (whatever the time of day of the previous send), and a step without delay goes at once when
-        the window is open, else at a random moment of the next window: emails look sent by a person, and a
-        contact enrolled during an open window still gets step 1 within minutes.
-        """
-        base = self._step_base_time(step, after, follows_send)
-        if not self.sequence_id.randomize:
-            return self._next_allowed_slot(schedule, base)
-        tz = self._get_contact_tz()
-        if step.delay_days:
-            base = max(schedule.day_bounds(base, tz=tz)[0], after)
-        elif schedule.is_open(base, tz=tz):
-            return base
-        return self._next_allowed_slot(schedule, base)
-
-    @staticmethod
-    def _step_base_time(step, after, follows_send):
-        if step.delay_days:
-            return after + timedelta(days=step.delay_days)
-        return after + MIN_STEP_GAP if follows_send else after
+        """When `step` may run for this enrollment, `after` being the previous send (or the enrollment)."""
+        self.ensure_one()
+        return slot_for_step(
+            schedule,
+            step.delay_days,
+            after,
+            follows_send,
+            randomize=self.sequence_id.randomize,
+            tz=self._get_contact_tz(),
+            seed=self.id,
+        )
 
     def _schedule_step(self, step, after, schedules, follows_send=True):
         """Point the enrollment at `step`, due at the first allowed slot `step.delay_days` after `after`
@@ -253,18 +263,63 @@ class SalesSequenceEnrollment(models.Model):
         }
 
     def _start(self):
-        """Start draft enrollments of active sequences at their first step, with one write per distinct schedule
-        (an audience of thousands usually shares a few slots)."""
-        schedules = {}
+        """Start draft enrollments of active sequences at their first step: slots computed from plain values (one
+        read of the contacts' timezones), one write per distinct slot (an audience of thousands shares few)."""
         now = fields.Datetime.now()
-        self.filtered(lambda e: not e.sequence_id.step_ids)._finish()
         by_values = defaultdict(list)
-        for enrollment in self.filtered(lambda e: e.sequence_id.step_ids):
-            values = enrollment._schedule_step(enrollment.sequence_id.step_ids[:1], now, schedules, follows_send=False)
-            by_values[tuple(sorted(values.items()))].append(enrollment.id)
+        for sequence, enrollments in self.grouped("sequence_id").items():
+            first_step = sequence.step_ids[:1]
+            if not first_step:
+                enrollments._finish()
+                continue
+            for values, ids in enrollments._first_step_values(sequence, first_step, now).items():
+                by_values[values].extend(ids)
         for values, ids in by_values.items():
             self.browse(ids).write(dict(values))
         self._wake_cron_for_due()
+
+    def _contact_timezones(self):
+        """{enrollment id: its contact's timezone} for the contacts that have one, in one query."""
+        self.flush_recordset(["partner_id"])
+        self.env["res.partner"].flush_model(["tz"])
+        self.env.cr.execute(
+            SQL(
+                "SELECT e.id, p.tz FROM sales_sequence_enrollment e JOIN res_partner p ON p.id = e.partner_id "
+                "WHERE e.id = ANY(%s) AND p.tz IS NOT NULL",
+                self.ids,
+            )
+        )
+        return dict(self.env.cr.fetchall())
+
+    def _first_step_values(self, sequence, step, now):
+        """{values (as sorted items): enrollment ids} scheduling these enrollments of `sequence` at `step`."""
+        try:
+            schedule = sequence._get_send_schedule()
+            schedule.next_slot(now)
+        except ScheduleError as error:
+            return {
+                (
+                    ("next_run_at", False),
+                    ("state", "blocked"),
+                    ("state_reason", str(error)),
+                    ("step_id", step.id),
+                ): self.ids
+            }
+        reason = _("Waiting for step %(position)s '%(step)s'.", position=1, step=step.name)
+        contact_tz = self._contact_timezones() if sequence.use_contact_tz else {}
+        slots = {}
+        by_values = defaultdict(list)
+        for enrollment_id in self.ids:
+            tz = contact_tz.get(enrollment_id)
+            if sequence.randomize:
+                slot = slot_for_step(schedule, step.delay_days, now, False, True, tz, enrollment_id)
+            else:  # the same slot for every contact of a timezone
+                if tz not in slots:
+                    slots[tz] = slot_for_step(schedule, step.delay_days, now, False, False, tz, None)
+                slot = slots[tz]
+            values = (("next_run_at", slot), ("state", "active"), ("state_reason", reason), ("step_id", step.id))
+            by_values[values].append(enrollment_id)
+        return by_values
 
     @api.model
     def _insert_open(self, sequence, partners):
