@@ -567,6 +567,7 @@ class SalesSequence(models.Model):
 
     def _builtin_refusals(self, partners):
         """{partner: (rule, reason, None)}: already in, blacklisted, no or invalid email, in one query each."""
+        partners.fetch(["email", "email_normalized"])  # only what the rules read, not every field of a contact
         already_in = (
             self.env["sales.sequence.enrollment"]
             .search(

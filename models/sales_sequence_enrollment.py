@@ -267,7 +267,8 @@ class SalesSequenceEnrollment(models.Model):
         read of the contacts' timezones), one write per distinct slot (an audience of thousands shares few)."""
         now = fields.Datetime.now()
         by_values = defaultdict(list)
-        for sequence, enrollments in self.grouped("sequence_id").items():
+        groups = {self.sequence_id: self} if len(self.sequence_id) == 1 else self.grouped("sequence_id")
+        for sequence, enrollments in groups.items():
             first_step = sequence.step_ids[:1]
             if not first_step:
                 enrollments._finish()
@@ -275,8 +276,28 @@ class SalesSequenceEnrollment(models.Model):
             for values, ids in enrollments._first_step_values(sequence, first_step, now).items():
                 by_values[values].extend(ids)
         for values, ids in by_values.items():
-            self.browse(ids).write(dict(values))
+            self.browse(ids)._write_start(dict(values))
         self._wake_cron_for_due()
+
+    def _write_start(self, values):
+        """Write the start values; in SQL for an audience's thousands (no tracking wanted), else with the ORM."""
+        if not self.env.context.get("tracking_disable"):
+            self.write(values)
+            return
+        self.flush_recordset()
+        self.env.cr.execute(
+            SQL(
+                "UPDATE sales_sequence_enrollment SET state = %s, state_reason = %s, step_id = %s, next_run_at = %s, "
+                "write_uid = %s, write_date = now() AT TIME ZONE 'UTC' WHERE id = ANY(%s)",
+                values["state"],
+                values["state_reason"],
+                values["step_id"] or None,
+                values["next_run_at"] or None,
+                self.env.uid,
+                self.ids,
+            )
+        )
+        self.invalidate_recordset(["state", "state_reason", "step_id", "next_run_at", "write_uid", "write_date"])
 
     def _contact_timezones(self):
         """{enrollment id: its contact's timezone} for the contacts that have one, in one query."""
