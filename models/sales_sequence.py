@@ -719,6 +719,11 @@ class SalesSequence(models.Model):
         """Enroll the audience's new matches; refusals are recorded once per contact and rule. Safe to run twice
         and from two workers at once: the unique index drops a second enrollment without an error."""
         self.ensure_one()
+        # One sync of a sequence at a time: a second worker (the cron, Sync Now) skips it rather than racing the
+        # first, which would end in a serialization failure under Odoo's repeatable-read transactions.
+        self.env.cr.execute(SQL("SELECT pg_try_advisory_xact_lock(hashtext(%s))", f"sales_sequence:sync:{self.id}"))
+        if not self.env.cr.fetchone()[0]:
+            return self.env["sales.sequence.enrollment"]
         candidates = self.env["res.partner"].browse(self._audience_candidates())
         refusals = self._builtin_refusals(candidates)
         refusals.update(self.ruleset_id._refusals(self, candidates.filtered(lambda p: p not in refusals)))

@@ -10,3 +10,4 @@ from . import test_inbound_fixtures
 from . import test_rules
 from . import test_import
 from . import test_audience
+from . import test_audience_concurrency
