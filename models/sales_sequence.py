@@ -12,6 +12,7 @@ from odoo.addons.base.models.ir_model import MODULE_UNINSTALL_FLAG
 from odoo.addons.base.models.res_partner import _tz_get
 
 from ..lib.send_schedule import ScheduleError, SendSchedule
+from .company_default import company_default
 
 _logger = logging.getLogger(__name__)
 
@@ -204,19 +205,13 @@ class SalesSequence(models.Model):
     @api.model
     def _get_default_calendar(self, company):
         """The company's default send schedule (Mon-Fri 09:00-17:00), created once per company as data."""
-        main = self.env.ref("base.main_company", raise_if_not_found=False)
-        xmlid = DEFAULT_CALENDAR_XMLID if company == main else f"{DEFAULT_CALENDAR_XMLID}_company_{company.id}"
-        calendar = self.env.ref(xmlid, raise_if_not_found=False)
-        if calendar:
-            return calendar
-        # sudo: a salesperson may not create calendars, yet their company needs its default send schedule once.
-        calendar = self.env["resource.calendar"].sudo().create(self._get_default_calendar_values(company))
-        module, name = xmlid.split(".")
-        # sudo: the calendar's xmlid marks it as the company's default, so it is created once.
-        self.env["ir.model.data"].sudo().create(
-            {"module": module, "name": name, "model": calendar._name, "res_id": calendar.id, "noupdate": True}
+        return company_default(
+            self.env,
+            "resource.calendar",
+            DEFAULT_CALENDAR_XMLID,
+            company,
+            lambda: self._get_default_calendar_values(company),
         )
-        return calendar.sudo(False)
 
     @api.model
     def _get_default_calendar_values(self, company):

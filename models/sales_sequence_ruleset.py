@@ -2,6 +2,8 @@ from datetime import timedelta
 
 from odoo import _, api, fields, models
 
+from .company_default import company_default
+
 # States in which a contact is running in a sequence, for the multi-sequence policy.
 RUNNING_STATES = ("active", "queued", "paused", "blocked")
 CLOSED_STATES = ("finished", "completed", "canceled", "excluded", "bounced")
@@ -53,20 +55,14 @@ class SalesSequenceRuleset(models.Model):
 
     @api.model
     def _get_default(self, company):
-        """The company's default ruleset, created once per company."""
-        main = self.env.ref("base.main_company", raise_if_not_found=False)
-        xmlid = DEFAULT_RULESET_XMLID if company == main else f"{DEFAULT_RULESET_XMLID}_company_{company.id}"
-        ruleset = self.env.ref(xmlid, raise_if_not_found=False)
-        if ruleset:
-            return ruleset
-        # sudo: a salesperson's first sequence in a company needs that company's default ruleset, created once.
-        ruleset = self.sudo().create({"name": _("Default rules"), "company_id": company.id})
-        module, name = xmlid.split(".")
-        # sudo: the xmlid marks the ruleset as the company's default.
-        self.env["ir.model.data"].sudo().create(
-            {"module": module, "name": name, "model": self._name, "res_id": ruleset.id, "noupdate": True}
+        """The company's default ruleset, created once per company as data."""
+        return company_default(
+            self.env,
+            self._name,
+            DEFAULT_RULESET_XMLID,
+            company,
+            lambda: {"name": _("Default rules"), "company_id": company.id},
         )
-        return ruleset.sudo(False)
 
     # ------------------------------------------------------------------
     # Decisions, set-based: one query per rule for all the contacts
