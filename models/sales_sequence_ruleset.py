@@ -56,12 +56,9 @@ class SalesSequenceRuleset(models.Model):
     @api.model
     def _get_default(self, company):
         """The company's default ruleset, created once per company as data."""
+        name = _("Default rules")  # here, not in the lambda: _() finds the language in this frame
         return company_default(
-            self.env,
-            self._name,
-            DEFAULT_RULESET_XMLID,
-            company,
-            lambda: {"name": _("Default rules"), "company_id": company.id},
+            self.env, self._name, DEFAULT_RULESET_XMLID, company, lambda: {"name": name, "company_id": company.id}
         )
 
     # ------------------------------------------------------------------
