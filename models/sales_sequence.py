@@ -82,7 +82,6 @@ class SalesSequence(models.Model):
     refusal_count = fields.Integer(compute="_compute_refusal_count")
     audience_sync = fields.Selection(
         [("manual", "On demand only"), ("daily", "Daily"), ("hours", "Every few hours")],
-        string="Audience Sync",
         default="daily",
         required=True,
         help="How often the audience is evaluated again and its new matches enrolled (Sync Now does it at once).",
