@@ -662,14 +662,7 @@ class SalesSequenceEnrollment(models.Model):
             owner=sequence.user_id.name,
             date=fields.Datetime.to_string(back),
         )
-        for enrollment in self:
-            enrollment.write(
-                {
-                    "state": "queued",
-                    "state_reason": reason,
-                    "next_run_at": enrollment._next_allowed_slot(schedule, back),
-                }
-            )
+        self._queue_from(schedule, back, reason)
         self._wake_cron_for_due()
         return True
 
@@ -844,15 +837,16 @@ class SalesSequenceEnrollment(models.Model):
             limit=limit,
             owner=sequence.user_id.name,
         )
-        tomorrow = schedule.next_day_start(now)
+        self._queue_from(schedule, schedule.next_day_start(now), reason)
+
+    def _queue_from(self, schedule, not_before, reason):
+        """Queue these enrollments with the reason, each at its first allowed slot from `not_before`: one write per
+        distinct slot."""
+        by_slot = defaultdict(list)
         for enrollment in self:
-            enrollment.write(
-                {
-                    "state": "queued",
-                    "state_reason": reason,
-                    "next_run_at": enrollment._next_allowed_slot(schedule, tomorrow),
-                }
-            )
+            by_slot[enrollment._next_allowed_slot(schedule, not_before)].append(enrollment.id)
+        for slot, ids in by_slot.items():
+            self.browse(ids).write({"state": "queued", "state_reason": reason, "next_run_at": slot})
 
     def _split_by_daily_limit(self, sequence, schedule, now):
         """(sendable, over the limit) given what each sending mailbox already sent today across all sequences."""
@@ -872,20 +866,12 @@ class SalesSequenceEnrollment(models.Model):
     def _queue_for_daily_limit(self, sequence, mailbox, schedule, now):
         if not self:
             return
-        tomorrow = schedule.next_day_start(now)
         reason = _(
             "Daily limit of %(limit)s emails reached for mailbox %(mailbox)s; sends at the next allowed slot.",
             limit=sequence.daily_limit,
             mailbox=mailbox,
         )
-        for enrollment in self:
-            enrollment.write(
-                {
-                    "state": "queued",
-                    "state_reason": reason,
-                    "next_run_at": enrollment._next_allowed_slot(schedule, tomorrow),
-                }
-            )
+        self._queue_from(schedule, schedule.next_day_start(now), reason)
 
     def _render_step(self, step):
         """Render the step for all contacts at once; when that fails, render one by one to find the culprits.
