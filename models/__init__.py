@@ -14,3 +14,10 @@ from . import mail_mail
 from . import mail_thread
 from . import res_partner
 from . import res_config_settings
+from . import sales_sequence_step_condition
+from . import sales_sequence_step_variant
+from . import sales_sequence_draft
+from . import sales_sequence_step_email
+from . import sales_sequence_step_activity
+from . import sales_sequence_step_sms
+from . import mail_activity

@@ -1,6 +1,15 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+LAST_CONTACTED_MODES = [
+    ("not_contacted", "Not yet contacted"),
+    ("no_reply", "No reply"),
+    ("opened_no_reply", "Opened but no reply"),
+    ("replied", "Replied"),
+    ("outgoing_call", "Outgoing call"),
+    ("sales_activity", "Sales activity"),
+]
+
 
 class ResPartner(models.Model):
     _inherit = "res.partner"
@@ -18,30 +27,56 @@ class ResPartner(models.Model):
     sales_sequence_paused_count = fields.Integer(
         compute="_compute_sales_sequence_enrollment_count", groups="sales_sequence.group_sales_sequence_user"
     )
+    sales_sequence_running_count = fields.Integer(
+        compute="_compute_sales_sequence_enrollment_count", groups="sales_sequence.group_sales_sequence_user"
+    )
+    last_contacted_mode = fields.Selection(
+        LAST_CONTACTED_MODES,
+        string="Last Contacted Mode",
+        default="not_contacted",
+        readonly=True,
+        index=True,
+        help="What the last sales sequence touch with this contact gave: set by the sequences as they run.",
+    )
+    last_activity_type = fields.Selection(
+        [("email", "Email"), ("sms", "SMS"), ("call", "Call"), ("task", "Task"), ("meeting", "Meeting")],
+        string="Last Activity Type",
+        readonly=True,
+        index=True,
+    )
+
+    def _sales_sequence_enrollment_domain(self):
+        """A contact's own enrollments; an account's (a company's) include those of its contacts."""
+        return [("partner_id", "child_of", self.ids)]
 
     def _compute_sales_sequence_enrollment_count(self):
-        counts = dict(
-            self.env["sales.sequence.enrollment"]._read_group(
-                [("partner_id", "in", self.ids)], ["partner_id"], ["__count"]
-            )
-        )
-        paused = dict(
-            self.env["sales.sequence.enrollment"]._read_group(
-                [("partner_id", "in", self.ids), ("state", "=", "paused"), ("paused_by_sequence", "=", False)],
-                ["partner_id"],
-                ["__count"],
-            )
-        )
+        Enrollment = self.env["sales.sequence.enrollment"]
         for partner in self:
-            partner.sales_sequence_enrollment_count = counts.get(partner, 0)
-            partner.sales_sequence_paused_count = paused.get(partner, 0)
+            domain = (
+                partner._sales_sequence_enrollment_domain() if partner.is_company else [("partner_id", "=", partner.id)]
+            )
+            groups = dict(Enrollment._read_group(domain, ["state"], ["__count"]))
+            partner.sales_sequence_enrollment_count = sum(groups.values())
+            partner.sales_sequence_running_count = sum(groups.get(state, 0) for state in ("active", "queued"))
+            partner.sales_sequence_paused_count = Enrollment.search_count(
+                [*domain, ("state", "=", "paused"), ("paused_by_sequence", "=", False)]
+            )
 
     def action_resume_sales_sequences(self):
-        """Resume the contact's enrollments paused by a reply or by hand, in the sequences the user may run."""
+        """Resume the contact's (or the account's contacts') enrollments paused by a reply or by hand, in the
+        sequences the user may run."""
         enrollments = self.env["sales.sequence.enrollment"].search(
-            [("partner_id", "in", self.ids), ("state", "=", "paused"), ("paused_by_sequence", "=", False)]
+            [*self._sales_sequence_enrollment_domain(), ("state", "=", "paused"), ("paused_by_sequence", "=", False)]
         )
         enrollments.action_resume()
+        return True
+
+    def action_pause_sales_sequences(self):
+        """Pause the running enrollments of the contact (or of the account's contacts)."""
+        enrollments = self.env["sales.sequence.enrollment"].search(
+            [*self._sales_sequence_enrollment_domain(), ("state", "in", ("active", "queued", "blocked"))]
+        )
+        enrollments.action_pause()
         return True
 
     @api.ondelete(at_uninstall=False)
@@ -68,6 +103,6 @@ class ResPartner(models.Model):
         self.ensure_one()
         self.env["sales.sequence.enrollment"].check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id("sales_sequence.action_sales_sequence_enrollment")
-        action["domain"] = [("partner_id", "=", self.id)]
+        action["domain"] = self._sales_sequence_enrollment_domain()
         action["context"] = {"default_partner_id": self.id}
         return action

@@ -1,4 +1,6 @@
+import json
 import logging
+import re
 import threading
 from collections import Counter, defaultdict
 from datetime import timedelta
@@ -26,6 +28,18 @@ DEFAULT_DAILY_LIMIT = 100
 # The default send schedule every company gets once: Monday to Friday, 09:00-17:00 in the sequence's timezone.
 DEFAULT_CALENDAR_XMLID = "sales_sequence.resource_calendar_send_hours"
 DEFAULT_CALENDAR_HOURS = (9.0, 17.0)
+
+
+def apply_metrics(record, figures):
+    """Write the figures of `_metrics` and their rates on a sequence or a step."""
+    for key in ("sent", "delivered", "opened", "clicked", "replied", "bounced", "unsubscribed", "sms", "activities"):
+        record[f"metric_{key}"] = figures.get(key, 0)
+    sent = figures.get("sent", 0)
+    delivered = figures.get("delivered", 0) or sent
+    record.open_rate = 100.0 * figures.get("opened", 0) / delivered if delivered else 0.0
+    record.click_rate = 100.0 * figures.get("clicked", 0) / delivered if delivered else 0.0
+    record.reply_rate = 100.0 * figures.get("replied", 0) / sent if sent else 0.0
+    record.bounce_rate = 100.0 * figures.get("bounced", 0) / sent if sent else 0.0
 
 
 class SalesSequence(models.Model):
@@ -176,6 +190,39 @@ class SalesSequence(models.Model):
         required=True,
         help="A reply (not an out-of-office) always stops the emails: either paused, to resume by hand, or ended.",
     )
+    require_approval = fields.Boolean(
+        string="Ask Before Sending",
+        help="Each due email becomes a draft in Needs Attention: approve it (as is or edited) or skip it. Approved "
+        "drafts go at the next allowed slot.",
+    )
+    approval_expiry_days = fields.Integer(
+        string="Drafts Expire After (days)",
+        default=3,
+        help="A draft left unapproved this long expires and pauses the enrollment, with that reason.",
+    )
+    smart_interval_hours = fields.Integer(
+        string="Run Every (hours)",
+        default=24,
+        help="Smart sequences: how often each enrollment is looked at; each run executes the first step not yet run "
+        "whose conditions match.",
+    )
+    attention_count = fields.Integer(string="Needs Attention", compute="_compute_attention_count")
+    metric_enrolled = fields.Integer(string="Enrolled", compute="_compute_metrics")
+    metric_active = fields.Integer(string="Running", compute="_compute_metrics")
+    metric_finished = fields.Integer(string="Finished", compute="_compute_metrics")
+    metric_sent = fields.Integer(string="Sent", compute="_compute_metrics")
+    metric_delivered = fields.Integer(string="Delivered", compute="_compute_metrics")
+    metric_opened = fields.Integer(string="Opened", compute="_compute_metrics")
+    metric_clicked = fields.Integer(string="Clicked", compute="_compute_metrics")
+    metric_replied = fields.Integer(string="Replied", compute="_compute_metrics")
+    metric_bounced = fields.Integer(string="Bounced", compute="_compute_metrics")
+    metric_unsubscribed = fields.Integer(string="Unsubscribed", compute="_compute_metrics")
+    metric_sms = fields.Integer(string="SMS Sent", compute="_compute_metrics")
+    metric_activities = fields.Integer(string="Tasks and Calls", compute="_compute_metrics")
+    open_rate = fields.Float(string="Open Rate (%)", compute="_compute_metrics", digits=(5, 1))
+    click_rate = fields.Float(string="Click Rate (%)", compute="_compute_metrics", digits=(5, 1))
+    reply_rate = fields.Float(string="Reply Rate (%)", compute="_compute_metrics", digits=(5, 1))
+    bounce_rate = fields.Float(string="Bounce Rate (%)", compute="_compute_metrics", digits=(5, 1))
     enrollment_count = fields.Integer(compute="_compute_enrollment_counts")
     enrollment_active_count = fields.Integer(compute="_compute_enrollment_counts")
     enrollment_queued_count = fields.Integer(compute="_compute_enrollment_counts")
@@ -359,6 +406,69 @@ class SalesSequence(models.Model):
             sequence.enrollment_paused_count = by_state["paused"]
             sequence.enrollment_finished_count = by_state["finished"] + by_state["completed"]
 
+    def _compute_metrics(self):
+        self._compute_enrollment_counts()
+        metrics = self.env["sales.sequence.touch"]._metrics("sequence_id", self._origin.ids)
+        for sequence in self:
+            sequence.metric_enrolled = sequence.enrollment_count
+            sequence.metric_active = sequence.enrollment_active_count + sequence.enrollment_queued_count
+            sequence.metric_finished = sequence.enrollment_finished_count
+            apply_metrics(sequence, metrics.get(sequence._origin.id, {}))
+
+    def _compute_attention_count(self):
+        counts = dict(
+            self.env["sales.sequence.draft"]._read_group(
+                [("sequence_id", "in", self.ids), ("state", "=", "pending")], ["sequence_id"], ["__count"]
+            )
+        )
+        for sequence in self:
+            sequence.attention_count = counts.get(sequence, 0)
+
+    def action_open_forecast(self):
+        """The dated plan of every step for the enrolled contacts (or a sample of the audience)."""
+        self.ensure_one()
+        return self.env["sales.sequence.forecast"]._open_for(self)
+
+    def action_open_test_run(self):
+        self.ensure_one()
+        self.check_access("read")
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Test Run of %(sequence)s", sequence=self.name),
+            "res_model": "sales.sequence.test.run",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_sequence_id": self.id},
+        }
+
+    def action_export_json(self):
+        """Download the sequence, its steps and their contents as JSON, to import in another database."""
+        self.ensure_one()
+        self.check_access("read")
+        data = self.env["sales.sequence.share"]._export_data(self)
+        name = re.sub(r"[^\w.-]+", "_", self.name).strip("_") or "sequence"
+        # sudo: a one-off download of what the user just read; the attachment is tied to this sequence's rights.
+        attachment = (
+            self.env["ir.attachment"]
+            .sudo()
+            .create(
+                {
+                    "name": f"{name}.json",
+                    "raw": json.dumps(data, indent=2, ensure_ascii=False).encode(),
+                    "mimetype": "application/json",
+                    "res_model": self._name,
+                    "res_id": self.id,
+                }
+            )
+        )
+        return {"type": "ir.actions.act_url", "url": f"/web/content/{attachment.id}?download=true", "target": "self"}
+
+    def action_view_attention(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("sales_sequence.action_sales_sequence_draft")
+        action["domain"] = [("sequence_id", "=", self.id)]
+        return action
+
     def copy_data(self, default=None):
         vals_list = super().copy_data(default=default)
         if not default or "name" not in default:
@@ -425,8 +535,6 @@ class SalesSequence(models.Model):
         """Every reason this sequence cannot run yet, in words that name the field and the fix."""
         self.ensure_one()
         problems = []
-        if self.sequence_type != "classic":
-            problems.append(_("Type: smart sequences are not available yet; set the Type to Classic."))
         if not self.step_ids:
             problems.append(_("Steps: add at least one step."))
         for step in self.step_ids:

@@ -4,14 +4,13 @@ import threading
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from markupsafe import Markup
-
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL, email_normalize
 from odoo.tools.misc import hmac
 from odoo.tools.safe_eval import safe_eval
 
+from ..lib.conditions import failed_condition, is_exhausted, pick_step
 from ..lib.send_schedule import ScheduleError
 from .sales_sequence import OPEN_ENROLLMENT_STATES
 
@@ -491,6 +490,8 @@ class SalesSequenceEnrollment(models.Model):
         """Run the due step of due enrollments, chunk by chunk, each chunk locked, run and committed on its own."""
         now = fields.Datetime.now()
         auto_commit = not getattr(threading.current_thread(), "testing", False)
+        # The cron's own state changes are not tracked in the chatter: its events (the timeline) say what happened.
+        self = self.with_context(mail_notrack=True)  # noqa: PLW0642 - the whole run works in this context
         done = 0
         while done < batch_size:
             enrollments = self._lock_due(now, min(chunk_size, batch_size - done))
@@ -546,88 +547,176 @@ class SalesSequenceEnrollment(models.Model):
         return self.env.cr.fetchone()[0]
 
     def _run_due_step(self, now):
+        """Dispatch the due enrollments, per sequence and step, to the step type's executor (`_run_<type>`)."""
         schedules = {}
-        self.filtered(lambda e: not e.step_id)._finish()
-        for (sequence, step), enrollments in (
-            self.filtered("step_id").grouped(lambda e: (e.sequence_id, e.step_id)).items()
-        ):
+        smart = self.filtered(lambda e: e.sequence_id.sequence_type == "smart")
+        classic = self - smart
+        classic.filtered(lambda e: not e.step_id)._finish()
+        groups = classic.filtered("step_id").grouped(lambda e: (e.sequence_id, e.step_id))
+        for key, enrollments in smart._pick_smart_steps(now, schedules).items():
+            groups[key] = groups.get(key, self.browse()) | enrollments
+        for (sequence, step), enrollments in groups.items():
             try:
                 with self.env.cr.savepoint():
                     cached_schedule(schedules, sequence).next_slot(now)
-                    enrollments._run_email_step(step, now, schedules)
+                    enrollments._run_step(step, now, schedules)
             except Exception as error:  # noqa: BLE001 - a broken sequence must not stop the others' sends
                 _logger.warning("Sequence %s: step %s could not run", sequence.id, step.id, exc_info=True)
                 enrollments._block(_("Step '%(step)s' could not run: %(error)s", step=step.name, error=error))
 
-    def _run_email_step(self, step, now, schedules):
-        """Send `step` to these enrollments of one sequence: block the unsendable, queue what is over the daily
-        limit, send the rest, each in its own savepoint so one failure never stops the others."""
+    def _run_step(self, step, now, schedules):
+        """The checks every step type shares (approval, window, owner's leave, rules, exit criteria, conditions),
+        then the type's executor on those still due."""
         sequence = step.sequence_id
-        on_time = self._defer_missed_windows(schedules[sequence], now)
-        if on_time._hold_for_absent_owner(sequence, schedules[sequence], now):
+        schedule = schedules[sequence]
+        waiting = self._hold_for_approval(step, now) if step._needs_approval() else self.browse()
+        on_time = (self - waiting)._defer_missed_windows(schedule, now)
+        if on_time._hold_for_absent_owner(sequence, schedule, now):
             return
-        sendable = on_time._exclude_by_rules(sequence)._exit_by_criteria(sequence)._block_unsendable()
-        sendable, over_limit = sendable._split_by_daily_limit(sequence, schedules[sequence], now)
-        for mailbox, enrollments in over_limit.grouped(lambda e: e._get_mailbox()).items():
-            enrollments._queue_for_daily_limit(sequence, mailbox, schedules[sequence], now)
-        sendable, over_user_limit = sendable._split_by_user_limit(sequence, schedules[sequence], now)
-        over_user_limit._queue_for_user_limit(sequence, schedules[sequence], now)
-        if not sendable:
-            return
-        rendered, render_errors = sendable._render_step(step)
-        thread_values = sendable._get_thread_values(sequence._get_email_from())
-        sent = self.browse()
-        for enrollment in sendable:
-            error = render_errors.get(enrollment.partner_id.id)
-            if error:
-                enrollment._block(
-                    _(
-                        "The email could not be rendered. %(error)s. Fix the step or the contact, then resume the "
-                        "enrollment.",
-                        error=error,
-                    )
-                )
-                continue
-            subject, body = rendered[enrollment.partner_id.id]
-            try:
-                with self.env.cr.savepoint():
-                    enrollment._send_step_email(step, subject, body, now, thread_values[enrollment.id])
-                    enrollment._advance_after(step, now, schedules)
-                sent |= enrollment
-            except Exception as error:  # noqa: BLE001 - one contact's failure must not stop the batch
-                _logger.warning("Sequence enrollment %s: sending step %s failed", enrollment.id, step.id, exc_info=True)
-                enrollment._block(_("Sending step '%(step)s' failed: %(error)s", step=step.name, error=error))
-        sent._log_on_contacts(step)
+        ready = on_time._exclude_by_rules(sequence)._exit_by_criteria(sequence)
+        if sequence.sequence_type == "classic":
+            ready = ready._skip_unmet_conditions(step, now, schedules)
+        if ready:
+            getattr(ready, f"_run_{step.step_type}")(step, now, schedules)
         self._wake_cron_for_due()
 
-    def _get_thread_values(self, email_from):
-        """Per enrollment, the message values message_post would otherwise look up one record at a time."""
-        reply_tos = self._notify_get_reply_to(default=email_from)
-        # sudo: as message_post itself does, alias domains are read whatever the sender may read; only ids leave.
-        alias_domains = self.sudo()._mail_get_alias_domains(default_company=self.env.company)
-        companies = self._mail_get_companies(default=self.env.company)
-        return {
-            enrollment.id: {
-                "reply_to": reply_tos[enrollment.id],
-                "record_alias_domain_id": alias_domains[enrollment.id].id,
-                "record_company_id": companies[enrollment.id].id,
-            }
-            for enrollment in self
-        }
+    # ------------------------------------------------------------------
+    # Step conditions and smart sequences
+    # ------------------------------------------------------------------
 
-    def _log_on_contacts(self, step):
-        """A note on each contact's chatter, all in one batch, for the step just sent."""
+    def _previous_email_facts(self):
+        """{enrollment id: {"opened", "clicked", "replied"} about its latest email}, in one query; enrollments
+        that have not been emailed yet map to an empty set."""
+        facts = {enrollment_id: set() for enrollment_id in self.ids}
         if not self:
-            return
-        bodies = {}
-        for enrollment in self:  # not a comprehension: _() finds the language in the caller's frame
-            bodies[enrollment.partner_id.id] = _(
-                "Sequence %(sequence)s, step '%(step)s' sent: %(subject)s",
-                sequence=enrollment.sequence_id.name,
-                step=step.name,
-                subject=enrollment._done_touches().filtered(lambda touch: touch.step_id == step).subject,
+            return facts
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT t.enrollment_id, ev.event_type
+                  FROM (SELECT DISTINCT ON (enrollment_id) id, enrollment_id, date
+                          FROM sales_sequence_touch
+                         WHERE enrollment_id = ANY(%s) AND kind IN ('email', 'email_reminder')
+                           AND failed IS NOT TRUE
+                      ORDER BY enrollment_id, date DESC, id DESC) t
+                  JOIN sales_sequence_event ev ON ev.enrollment_id = t.enrollment_id
+                   AND ((ev.event_type IN ('open', 'click') AND ev.touch_id = t.id)
+                        OR (ev.event_type = 'reply' AND ev.date >= t.date))
+                """,
+                self.ids,
             )
-        self.partner_id._message_log_batch(bodies=bodies, author_id=step.sequence_id.user_id.partner_id.id)
+        )
+        names = {"open": "opened", "click": "clicked", "reply": "replied"}
+        for enrollment_id, event_type in self.env.cr.fetchall():
+            facts[enrollment_id].add(names[event_type])
+        return facts
+
+    def _contacts_matching(self, conditions):
+        """The contacts of these enrollments that match the contact conditions among `conditions`."""
+        domain = conditions._contact_domain()
+        if not domain:
+            return self.partner_id
+        return self.partner_id.with_context(active_test=False).search([("id", "in", self.partner_id.ids), *domain])
+
+    def _skip_unmet_conditions(self, step, now, schedules):
+        """Classic: the enrollments whose step conditions fail skip the step, with the condition as the reason, and
+        the next step keeps its own day (its delay counts from this step's slot). Returns the others."""
+        conditions = step.condition_ids
+        if not conditions or not self:
+            return self
+        types = conditions.mapped("condition_type")
+        facts = self._previous_email_facts()
+        matching = self._contacts_matching(conditions)
+        labels = dict(conditions._fields["condition_type"]._description_selection(self.env))
+        skipped = self.browse()
+        for enrollment in self:
+            failed = failed_condition(types, facts[enrollment.id])
+            if failed is None and enrollment.partner_id not in matching:
+                failed = "contact"
+            if failed:
+                enrollment._skip_step(
+                    step,
+                    _("Condition not met: %(condition)s. Step skipped.", condition=labels[failed]),
+                    enrollment.next_run_at or now,
+                    schedules,
+                )
+                skipped |= enrollment
+        return self - skipped
+
+    def _skip_step(self, step, reason, at, schedules=None):
+        """Skip `step` with the reason: the next step is scheduled from `at` as if the step had run then."""
+        schedules = {} if schedules is None else schedules
+        self.env["sales.sequence.event"]._record(self, "skip", reason, step=step)
+        for enrollment in self:
+            if enrollment.step_id != step:
+                continue  # the sequence already moved on (a manual step that did not wait)
+            if enrollment.sequence_id.sequence_type == "smart":
+                enrollment._advance_smart(at, schedules, reason)
+                continue
+            next_step = step._get_next_step(done_steps=enrollment._done_touches().step_id)
+            if not next_step:
+                enrollment.write({**enrollment._get_finish_values(), "state_reason": reason})
+                continue
+            values = enrollment._schedule_step(next_step, at, schedules)
+            if values["state"] == "active":
+                values["state_reason"] = _("%(reason)s Next: '%(next)s'.", reason=reason, next=next_step.name)
+            enrollment.write(values)
+        self._wake_cron_for_due()
+
+    def _pick_smart_steps(self, now, schedules):
+        """Smart: {(sequence, step): enrollments} running the first not-yet-run step whose conditions match now.
+        The enrollments no step matches wait for the next run, or finish when none ever can."""
+        groups = defaultdict(lambda: self.browse())
+        facts = self._previous_email_facts()
+        for sequence, enrollments in self.grouped("sequence_id").items():
+            steps = sequence.step_ids
+            contact_ok = {step: enrollments._contacts_matching(step.condition_ids) for step in steps}
+            for enrollment in enrollments:
+                done = set(enrollment._done_touches().step_id.ids)
+                options = [
+                    (step.id, step.condition_ids.mapped("condition_type"), enrollment.partner_id in contact_ok[step])
+                    for step in steps
+                ]
+                picked = pick_step(options, done, facts[enrollment.id])
+                if picked:
+                    step = self.env["sales.sequence.step"].browse(picked)
+                    if enrollment.step_id != step:
+                        enrollment.step_id = step
+                    groups[(sequence, step)] |= enrollment
+                elif is_exhausted(options, done, facts[enrollment.id]):
+                    enrollment.write(
+                        {**enrollment._get_finish_values(), "state_reason": _("No step can match any more.")}
+                    )
+                else:
+                    enrollment._advance_smart(now, schedules, _("No step matched at this run."))
+        return groups
+
+    def _advance_smart(self, after, schedules, reason):
+        """Smart: the next run is one interval after `after`, at the first allowed slot."""
+        self.ensure_one()
+        sequence = self.sequence_id
+        remaining = sequence.step_ids - self._done_touches().step_id
+        if not remaining:
+            self.write({**self._get_finish_values(), "last_touch_at": self.last_touch_at or after})
+            return
+        schedule = cached_schedule(schedules, sequence)
+        not_before = after + timedelta(hours=max(sequence.smart_interval_hours, 1))
+        try:
+            slot = self._next_allowed_slot(schedule, not_before)
+        except ScheduleError as error:
+            self._block(str(error))
+            return
+        self.write(
+            {
+                "state": "active",
+                "step_id": remaining[:1].id,
+                "next_run_at": slot,
+                "state_reason": _(
+                    "%(reason)s Next run: %(date)s.", reason=reason, date=fields.Datetime.to_string(slot)
+                ),
+            }
+        )
 
     def _defer_missed_windows(self, schedule, now):
         """Queue for the next slot the enrollments whose window closed since they fell due (the cron was late,
@@ -873,71 +962,6 @@ class SalesSequenceEnrollment(models.Model):
         )
         self._queue_from(schedule, schedule.next_day_start(now), reason)
 
-    def _render_step(self, step):
-        """Render the step for all contacts at once; when that fails, render one by one to find the culprits.
-
-        Returns ({partner_id: (subject, body)}, {partner_id: error message}).
-        """
-        partner_ids = self.partner_id.ids
-        try:
-            with self.env.cr.savepoint():
-                return step._render_email(partner_ids), {}
-        except Exception:  # noqa: BLE001 - isolate the contacts whose data breaks the template
-            _logger.info("Sequence step %s: batch rendering failed, rendering contact by contact", step.id)
-        rendered, errors = {}, {}
-        for partner in self.partner_id:
-            try:
-                with self.env.cr.savepoint():
-                    rendered.update(step._render_email(partner.ids))
-            except Exception as error:  # noqa: BLE001
-                errors[partner.id] = step._explain_render_error(partner, error)
-        return rendered, errors
-
-    def _send_step_email(self, step, subject, body, now, thread_values):
-        """Post the email on the enrollment's thread: it shows in the chatter and leaves through the mail queue,
-        threaded under the earlier emails in reply mode, from the routed sender, with the step's CC and BCC and the
-        unsubscribe headers (set on the mail by _notify_by_email_get_base_mail_values)."""
-        self.ensure_one()
-        sequence = self.sequence_id
-        earlier = self.touch_ids.filtered(lambda t: t.message_id and not t.failed).sorted("date")
-        threading = {"references": [], "in_reply_to": False}
-        if step.thread_mode == "reply" and earlier and not step._is_first_step():
-            subject = "Re: {}".format(earlier[0].subject.removeprefix("Re: "))
-            threading = {"references": earlier.mapped("message_id"), "in_reply_to": earlier[-1].message_id}
-        mail_context = {
-            **threading,
-            "email_cc": step.email_cc or False,
-            "email_bcc": step.email_bcc or False,
-            "list_unsubscribe": self._get_list_unsubscribe(thread_values["reply_to"]),
-        }
-        message = self.with_context(
-            mail_create_nosubscribe=True, mail_post_autofollow=False, sales_sequence_mail=mail_context
-        ).message_post(
-            body=Markup(body),
-            subject=subject,
-            message_type="comment",
-            subtype_xmlid="mail.mt_comment",
-            author_id=sequence._get_author(self.partner_id).id,
-            email_from=sequence._get_email_from(self.partner_id),
-            partner_ids=self.partner_id.ids,
-            email_layout_xmlid="sales_sequence.mail_layout_sequence",
-            email_add_signature=step.use_signature,
-            mail_server_id=sequence.mail_server_id.id,
-            force_send=False,
-            **thread_values,
-        )
-        self.env["sales.sequence.touch"].create(
-            {
-                "enrollment_id": self.id,
-                "step_id": step.id,
-                "date": now,
-                "mailbox": self._get_mailbox(),
-                "mail_message_id": message.id,
-                "message_id": message.message_id,
-                "subject": subject,
-            }
-        )
-
     def _done_touches(self):
         """The step runs that went out (a failed send is sent again on resume)."""
         return self.touch_ids.filtered(lambda touch: not touch.failed)
@@ -978,7 +1002,12 @@ class SalesSequenceEnrollment(models.Model):
         return values
 
     def _advance_after(self, step, sent_at, schedules):
+        """After `step` ran at `sent_at`: the next step at its slot, or finished."""
         self.ensure_one()
+        if self.sequence_id.sequence_type == "smart":
+            self.last_touch_at = sent_at
+            self._advance_smart(sent_at, schedules, _("Step '%(step)s' done.", step=step.name))
+            return
         next_step = step._get_next_step(done_steps=self._done_touches().step_id)
         if not next_step:
             self.write({"last_touch_at": sent_at, **self._get_finish_values()})

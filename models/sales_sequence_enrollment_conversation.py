@@ -194,7 +194,10 @@ class SalesSequenceEnrollment(models.Model):
             enrollments = self.browse()
             for recipient in bounce.recipients:
                 enrollments |= self._find_running_by_email(email_normalize(recipient) or recipient)
-            by_enrollment = {enrollment: enrollment._done_touches().sorted("date")[-1:] for enrollment in enrollments}
+            by_enrollment = {
+                enrollment: enrollment._done_touches().filtered("message_id").sorted("date")[-1:]
+                for enrollment in enrollments
+            }
         if not by_enrollment:
             return
         if bounce.kind == "hard":

@@ -1,4 +1,5 @@
 from odoo import api, fields, models
+from odoo.tools import SQL
 
 EVENT_TYPES = [
     ("send", "Sent"),
@@ -13,7 +14,20 @@ EVENT_TYPES = [
     ("skip", "Skipped"),
     ("pause", "Paused"),
     ("resume", "Resumed"),
+    ("sms", "SMS sent"),
+    ("activity", "Activity created"),
+    ("activity_done", "Activity done"),
+    ("draft", "Waiting for approval"),
+    ("approve", "Approved"),
+    ("expire", "Draft expired"),
 ]
+# What an event says about the contact: (last contacted mode, last activity type), None keeping the current value.
+# "open" and "click" only turn a "no reply" into "opened but no reply" (see _update_last_contacted).
+CONTACT_EFFECTS = {
+    "send": ("no_reply", "email"),
+    "sms": ("no_reply", "sms"),
+    "reply": ("replied", "email"),
+}
 
 
 class SalesSequenceEvent(models.Model):
@@ -46,7 +60,7 @@ class SalesSequenceEvent(models.Model):
             return self.browse()
         # sudo: events are history only the engine writes; whoever triggered them (a reply's author, a visitor of
         # an unsubscribe page) gets nothing back.
-        return self.sudo().create(
+        events = self.sudo().create(
             [
                 {
                     "enrollment_id": enrollment.id,
@@ -58,3 +72,37 @@ class SalesSequenceEvent(models.Model):
                 for enrollment in enrollments
             ]
         )
+        self._update_last_contacted(enrollments.partner_id, event_type, step)
+        return events
+
+    @api.model
+    def _update_last_contacted(self, partners, event_type, step=None):
+        """Keep the contact's "last contacted mode" and "last activity type" in step with what just happened: one
+        UPDATE for the whole batch (sudo by SQL: the engine's own fields, whoever triggered the event)."""
+        if event_type in ("open", "click"):
+            partners.flush_recordset(["last_contacted_mode"])
+            self.env.cr.execute(
+                SQL(
+                    "UPDATE res_partner SET last_contacted_mode = 'opened_no_reply' "
+                    "WHERE id = ANY(%s) AND last_contacted_mode = 'no_reply'",
+                    partners.ids,
+                )
+            )
+            partners.invalidate_recordset(["last_contacted_mode"])
+            return
+        if event_type == "activity_done" and step:
+            effect = ("outgoing_call", "call") if step.step_type == "call" else ("sales_activity", "task")
+        else:
+            effect = CONTACT_EFFECTS.get(event_type)
+        if not effect or not partners:
+            return
+        partners.flush_recordset(["last_contacted_mode", "last_activity_type"])
+        self.env.cr.execute(
+            SQL(
+                "UPDATE res_partner SET last_contacted_mode = %s, last_activity_type = %s WHERE id = ANY(%s)",
+                effect[0],
+                effect[1],
+                partners.ids,
+            )
+        )
+        partners.invalidate_recordset(["last_contacted_mode", "last_activity_type"])

@@ -14,12 +14,15 @@ class SalesSequenceGuardMixin(models.AbstractModel):
     _name = "sales.sequence.guard.mixin"
     _description = "Sales Sequence Write Guards"
     _immutable_fields = ()
+    # The operation whose rules a written record must still pass: "create" where users create the records,
+    # "write" where only the engine creates them (drafts).
+    _guard_operation = "create"
 
     def write(self, vals):
         self._check_immutable_fields(vals)
         result = super().write(vals)
         if not self.env.su:
-            self.check_access("create")
+            self.check_access(self._guard_operation)
         return result
 
     def _check_immutable_fields(self, vals):

@@ -3,8 +3,18 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.tools.safe_eval import safe_eval
 
 from ..lib import placeholders
+from ..lib.variants import VariantStats, pick_winner
+from .sales_sequence import apply_metrics
 
 MAX_DELAY_DAYS = 365
+STEP_TYPES = [
+    ("email", "Email"),
+    ("email_reminder", "Email Reminder"),
+    ("task", "Task"),
+    ("call", "Call Reminder"),
+    ("sms", "SMS"),
+]
+MANUAL_STEP_TYPES = ("email_reminder", "task", "call")
 TEST_SUBJECT_PREFIX = "[TEST] "
 
 
@@ -24,9 +34,81 @@ class SalesSequenceStep(models.Model):
         "sales.sequence", string="Sales Sequence", required=True, index=True, ondelete="cascade"
     )
     company_id = fields.Many2one(related="sequence_id.company_id", store=True)
+    sequence_type = fields.Selection(related="sequence_id.sequence_type", string="Sequence Type")
+    require_approval = fields.Boolean(related="sequence_id.require_approval")
     sequence = fields.Integer(string="Order", default=10)
     name = fields.Char(required=True, default=lambda self: _("Email"))
-    step_type = fields.Selection([("email", "Email")], string="Type", default="email", required=True)
+    step_type = fields.Selection(
+        STEP_TYPES,
+        string="Type",
+        default="email",
+        required=True,
+        help="Email: sent on its own. Email Reminder: prepared for the owner, who reviews, edits and sends it. "
+        "Task and Call: an activity for the owner or the contact's salesperson. SMS: a text to the contact's mobile.",
+    )
+    activity_summary = fields.Char(string="Activity Summary", help="What the task or call is about.")
+    activity_note = fields.Html(string="Activity Note", sanitize=True)
+    activity_assignee = fields.Selection(
+        [("owner", "Sequence owner"), ("salesperson", "Contact's salesperson")],
+        string="Assign To",
+        default="owner",
+        required=True,
+        help="The contact's salesperson when they have one, else the sequence's owner.",
+    )
+    activity_due_days = fields.Integer(
+        string="Due After (days)", default=0, help="Days after the step runs when the activity is due."
+    )
+    wait_for_done = fields.Boolean(
+        string="Wait Until Done",
+        default=True,
+        help="On: the next step waits until the activity is marked done (or the reminder email is sent), then its "
+        "delay counts from then. Off: the sequence moves on after the next step's delay, done or not.",
+    )
+    sms_body = fields.Text(
+        string="SMS Text", translate=True, help="The text sent; {{ object.name }} placeholders work as in emails."
+    )
+    condition_ids = fields.One2many(
+        "sales.sequence.step.condition",
+        "step_id",
+        string="Conditions",
+        copy=True,
+        help="All must hold when the step falls due. Classic: otherwise the step is skipped. Smart: the step runs "
+        "at the first run they hold.",
+    )
+    variant_ids = fields.One2many(
+        "sales.sequence.step.variant",
+        "step_id",
+        string="A/B Variants",
+        copy=True,
+        help="Two or more versions of the email; each enrollment gets one, always the same.",
+    )
+    ab_pick_winner = fields.Boolean(
+        string="Pick a Winner",
+        help="Once every variant was sent the minimum number of times, send only the one with the best reply rate.",
+    )
+    ab_min_sample = fields.Integer(string="Minimum Sends per Variant", default=50)
+    winner_variant_id = fields.Many2one("sales.sequence.step.variant", string="Winner", readonly=True, copy=False)
+    auto_approve = fields.Boolean(
+        string="Auto-Approve",
+        help="Ask Before Sending: once you approved this step by hand the given number of times, its next drafts "
+        "go out on their own, up to the daily cap.",
+    )
+    auto_approve_after = fields.Integer(string="After Approvals", default=10)
+    auto_approve_daily_cap = fields.Integer(string="Auto-Approvals per Day", default=20)
+    auto_approve_preview = fields.Char(string="Auto-Approve Preview", compute="_compute_auto_approve_preview")
+    metric_sent = fields.Integer(string="Sent", compute="_compute_metrics")
+    metric_delivered = fields.Integer(string="Delivered", compute="_compute_metrics")
+    metric_opened = fields.Integer(string="Opened", compute="_compute_metrics")
+    metric_clicked = fields.Integer(string="Clicked", compute="_compute_metrics")
+    metric_replied = fields.Integer(string="Replied", compute="_compute_metrics")
+    metric_bounced = fields.Integer(string="Bounced", compute="_compute_metrics")
+    metric_unsubscribed = fields.Integer(string="Unsubscribed", compute="_compute_metrics")
+    metric_sms = fields.Integer(string="SMS Sent", compute="_compute_metrics")
+    metric_activities = fields.Integer(string="Tasks and Calls", compute="_compute_metrics")
+    open_rate = fields.Float(string="Open Rate (%)", compute="_compute_metrics", digits=(5, 1))
+    click_rate = fields.Float(string="Click Rate (%)", compute="_compute_metrics", digits=(5, 1))
+    reply_rate = fields.Float(string="Reply Rate (%)", compute="_compute_metrics", digits=(5, 1))
+    bounce_rate = fields.Float(string="Bounce Rate (%)", compute="_compute_metrics", digits=(5, 1))
     delay_days = fields.Integer(
         string="Delay (days)",
         default=0,
@@ -71,6 +153,11 @@ class SalesSequenceStep(models.Model):
             "A step's delay must be between 0 and 365 days.",
         ),
     ]
+
+    def _compute_metrics(self):
+        metrics = self.env["sales.sequence.touch"]._metrics("step_id", self._origin.ids)
+        for step in self:
+            apply_metrics(step, metrics.get(step._origin.id, {}))
 
     @api.depends("sequence_id.step_ids", "sequence")
     def _compute_is_first_step(self):
@@ -179,15 +266,92 @@ class SalesSequenceStep(models.Model):
 
     def _get_activation_problems(self):
         self.ensure_one()
-        problems = []
-        if self.step_type != "email" or self.mail_template_id:
-            return problems
         label = _("Step %(position)s '%(name)s'", position=self._get_position(), name=self.name)
-        if not self.subject and not self._reuses_thread_subject():
-            problems.append(_("%(step)s: fill the Subject or choose an Email Template.", step=label))
-        if not self._has_body():
-            problems.append(_("%(step)s: write the Body or choose an Email Template.", step=label))
+        problems = []
+        if self.step_type in ("email", "email_reminder") and not self.mail_template_id:
+            if self.variant_ids:
+                problems.extend(self.variant_ids._get_activation_problems(label, self._reuses_thread_subject()))
+            else:
+                if not self.subject and not self._reuses_thread_subject():
+                    problems.append(_("%(step)s: fill the Subject or choose an Email Template.", step=label))
+                if not self._has_body():
+                    problems.append(_("%(step)s: write the Body or choose an Email Template.", step=label))
+        if self.variant_ids and len(self.variant_ids) < 2:
+            problems.append(_("%(step)s: A/B Variants need at least two variants; add one or remove it.", step=label))
+        if self.step_type in ("task", "call") and not self.activity_summary:
+            problems.append(_("%(step)s: fill the Activity Summary (what the task or call is about).", step=label))
+        if self.step_type == "sms":
+            if not (self.sms_body or "").strip():
+                problems.append(_("%(step)s: write the SMS Text.", step=label))
+            if not self._has_sms_setup():
+                problems.append(
+                    _(
+                        "%(step)s: SMS is not set up. Register an SMS account in Settings > Technical > IAP Accounts "
+                        "(service SMS), then activate again.",
+                        step=label,
+                    )
+                )
+        problems.extend(self.condition_ids._get_activation_problems(label))
         return problems
+
+    @api.model
+    def _has_sms_setup(self):
+        """An SMS account Odoo can send with: an IAP account of the SMS service with a token, not refused."""
+        # sudo: whether SMS can be sent, not the account's token, is what the author learns.
+        accounts = self.env["iap.account"].sudo().search([("service_name", "=", "sms")])
+        return any(account.account_token and account.state not in ("banned", "unregistered") for account in accounts)
+
+    def _needs_approval(self):
+        """A due email of this step becomes a draft to approve (Ask Before Sending)."""
+        self.ensure_one()
+        return self.step_type == "email" and self.sequence_id.require_approval
+
+    def _pick_ab_winner(self):
+        """Once every variant reached the minimum sample, keep only the one with the best reply rate."""
+        self.ensure_one()
+        if not self.ab_pick_winner or self.winner_variant_id or len(self.variant_ids) < 2:
+            return
+        raw = self.env["sales.sequence.touch"]._variant_stats(self.variant_ids.ids)
+        stats = [VariantStats(vid, raw.get(vid, (0, 0))[0], raw.get(vid, (0, 0))[1]) for vid in self.variant_ids.ids]
+        winner = pick_winner(stats, self.ab_min_sample)
+        if winner:
+            self.sudo().winner_variant_id = winner  # sudo: set by the engine, read-only to users
+            self.sequence_id.message_post(
+                body=_(
+                    "Step '%(step)s': variant '%(variant)s' won on replies; only it is sent from now on.",
+                    step=self.name,
+                    variant=self.winner_variant_id.name,
+                )
+            )
+
+    def _is_manual(self):
+        self.ensure_one()
+        return self.step_type in MANUAL_STEP_TYPES
+
+    @api.depends("auto_approve", "auto_approve_after", "auto_approve_daily_cap")
+    def _compute_auto_approve_preview(self):
+        counts = self.env["sales.sequence.draft"]._approval_counts(self.filtered("auto_approve")._origin)
+        for step in self:
+            if not step.auto_approve:
+                step.auto_approve_preview = _("Off: every draft of this step waits for your approval.")
+                continue
+            manual, automatic_today = counts.get(step._origin.id, (0, 0))
+            if manual < step.auto_approve_after:
+                step.auto_approve_preview = _(
+                    "Approved by hand %(manual)s times: drafts go on their own after %(after)s approvals, up to "
+                    "%(cap)s a day.",
+                    manual=manual,
+                    after=step.auto_approve_after,
+                    cap=step.auto_approve_daily_cap,
+                )
+            else:
+                step.auto_approve_preview = _(
+                    "Approved by hand %(manual)s times: drafts now go on their own, %(today)s of %(cap)s today; "
+                    "beyond the cap they wait for you.",
+                    manual=manual,
+                    today=automatic_today,
+                    cap=step.auto_approve_daily_cap,
+                )
 
     def _has_body(self):
         self.ensure_one()
@@ -207,13 +371,19 @@ class SalesSequenceStep(models.Model):
                 return step
         return self.browse()
 
-    def _render_email(self, partner_ids):
-        """{partner_id: (subject, body)} from the template or the step's own content, rendered in batch."""
+    def _render_email(self, partner_ids, variant=None):
+        """{partner_id: (subject, body)} from the A/B variant, the template or the step's own content, in batch."""
         self.ensure_one()
-        source = self.mail_template_id or self
+        source = variant or self.mail_template_id or self
         subjects = source._render_field("subject", partner_ids, compute_lang=True)
         bodies = source._render_field("body_html", partner_ids, compute_lang=True)
         return {pid: (subjects.get(pid) or "", bodies.get(pid) or "") for pid in partner_ids}
+
+    def _render_sms(self, partner_ids):
+        """{partner_id: text} of the SMS step, in each contact's language."""
+        self.ensure_one()
+        texts = self._render_field("sms_body", partner_ids, compute_lang=True)
+        return {pid: (texts.get(pid) or "").strip() for pid in partner_ids}
 
     def _explain_render_error(self, partner, error):
         """Why the step's email could not be rendered for `partner`, naming the step, the placeholder that broke

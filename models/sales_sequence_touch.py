@@ -4,6 +4,7 @@ from odoo import _, fields, models, tools
 from odoo.tools import SQL
 
 from ..lib.links import rewrite_links
+from .sales_sequence_step import STEP_TYPES
 
 
 class SalesSequenceTouch(models.Model):
@@ -26,6 +27,10 @@ class SalesSequenceTouch(models.Model):
     user_id = fields.Many2one(related="enrollment_id.user_id", store=True)
     company_id = fields.Many2one(related="enrollment_id.company_id", store=True)
     date = fields.Datetime(required=True, default=fields.Datetime.now, index=True)
+    kind = fields.Selection(STEP_TYPES, string="Type", default="email", required=True, index=True)
+    variant_id = fields.Many2one("sales.sequence.step.variant", string="Variant", index="btree_not_null")
+    activity_id = fields.Many2one("mail.activity", string="Activity", index="btree_not_null", ondelete="set null")
+    done_at = fields.Datetime(string="Done On", help="Task, call: when the activity was marked done (or canceled).")
     mailbox = fields.Char(help="Normalized sender address, the unit of the daily limit.", index=True)
     subject = fields.Char()
     mail_message_id = fields.Many2one("mail.message", string="Message", index="btree_not_null", ondelete="set null")
@@ -63,6 +68,88 @@ class SalesSequenceTouch(models.Model):
             )
         )
         return self.env.cr.fetchone()[0]
+
+    def _metrics(self, group_field, ids):
+        """{id: {sent, delivered, opened, clicked, replied, bounced, unsubscribed, sms, activities}} of the step
+        runs grouped by `group_field` ("sequence_id" or "step_id"), in one query. A reply or an unsubscribe counts
+        for the latest email before it; opens, clicks and bounces for the email they name."""
+        if not ids:
+            return {}
+        assert group_field in ("sequence_id", "step_id")
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                """
+                WITH t AS (
+                    SELECT id, enrollment_id, %(group)s AS group_id, kind, sent_at, date,
+                           lead(date) OVER (PARTITION BY enrollment_id, kind IN ('email', 'email_reminder')
+                                            ORDER BY date, id) AS next_date
+                      FROM sales_sequence_touch
+                     WHERE %(group)s = ANY(%(ids)s) AND failed IS NOT TRUE
+                )
+                SELECT group_id,
+                       count(*) FILTER (WHERE is_email),
+                       count(*) FILTER (WHERE is_email AND sent_at IS NOT NULL AND NOT bounced),
+                       count(*) FILTER (WHERE opened),
+                       count(*) FILTER (WHERE clicked),
+                       count(*) FILTER (WHERE replied),
+                       count(*) FILTER (WHERE bounced),
+                       count(*) FILTER (WHERE unsubscribed),
+                       count(*) FILTER (WHERE kind = 'sms'),
+                       count(*) FILTER (WHERE kind IN ('task', 'call'))
+                  FROM (
+                    SELECT t.group_id, t.kind, t.sent_at, t.kind IN ('email', 'email_reminder') AS is_email,
+                           EXISTS (SELECT 1 FROM sales_sequence_event ev
+                                    WHERE ev.touch_id = t.id AND ev.event_type = 'open') AS opened,
+                           EXISTS (SELECT 1 FROM sales_sequence_event ev
+                                    WHERE ev.touch_id = t.id AND ev.event_type = 'click') AS clicked,
+                           EXISTS (SELECT 1 FROM sales_sequence_event ev
+                                    WHERE ev.touch_id = t.id AND ev.event_type = 'bounce') AS bounced,
+                           t.kind IN ('email', 'email_reminder') AND EXISTS (
+                               SELECT 1 FROM sales_sequence_event ev
+                                WHERE ev.enrollment_id = t.enrollment_id AND ev.event_type = 'reply'
+                                  AND ev.date >= t.date AND (t.next_date IS NULL OR ev.date < t.next_date)
+                           ) AS replied,
+                           t.kind IN ('email', 'email_reminder') AND EXISTS (
+                               SELECT 1 FROM sales_sequence_event ev
+                                WHERE ev.enrollment_id = t.enrollment_id AND ev.event_type = 'unsubscribe'
+                                  AND ev.date >= t.date AND (t.next_date IS NULL OR ev.date < t.next_date)
+                           ) AS unsubscribed
+                      FROM t
+                  ) runs
+              GROUP BY group_id
+                """,
+                group=SQL.identifier(group_field),
+                ids=list(ids),
+            )
+        )
+        keys = ("sent", "delivered", "opened", "clicked", "replied", "bounced", "unsubscribed", "sms", "activities")
+        return {row[0]: dict(zip(keys, row[1:], strict=True)) for row in self.env.cr.fetchall()}
+
+    def _variant_stats(self, variant_ids):
+        """{variant id: (sent, replied, opened, clicked)} from the step runs and their events, in one query."""
+        if not variant_ids:
+            return {}
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT t.variant_id, count(*),
+                       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM sales_sequence_event ev
+                                                       WHERE ev.enrollment_id = t.enrollment_id
+                                                         AND ev.event_type = 'reply' AND ev.date >= t.date)),
+                       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM sales_sequence_event ev
+                                                       WHERE ev.touch_id = t.id AND ev.event_type = 'open')),
+                       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM sales_sequence_event ev
+                                                       WHERE ev.touch_id = t.id AND ev.event_type = 'click'))
+                  FROM sales_sequence_touch t
+                 WHERE t.variant_id = ANY(%s) AND t.failed IS NOT TRUE
+              GROUP BY t.variant_id
+                """,
+                variant_ids,
+            )
+        )
+        return {row[0]: row[1:] for row in self.env.cr.fetchall()}
 
     # ------------------------------------------------------------------
     # The outgoing email, decorated at send time

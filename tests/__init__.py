@@ -11,3 +11,4 @@ from . import test_rules
 from . import test_import
 from . import test_audience
 from . import test_audience_concurrency
+from . import test_step_types

@@ -316,14 +316,14 @@ class TestFirstUseDefects(SalesSequenceCommon):
         self.assertFalse(first._reuses_thread_subject())
         sequence.action_activate()  # step 1 in reply mode still needs and uses its own subject
 
-    def test_smart_type_is_hidden_until_it_works(self):
+    def test_smart_type_is_offered_now_that_it_runs(self):
         arch = self.env["sales.sequence"].get_view(self.env.ref("sales_sequence.view_sales_sequence_form").id)["arch"]
-        self.assertNotIn('name="sequence_type"', arch)
+        self.assertIn('name="sequence_type"', arch)
         self.assertIn('name="audience_ids"', arch, "audiences enroll people now: they are shown")
         smart = self._create_sequence(sequence_type="smart")
-        with self.assertRaises(UserError) as caught:
+        with self.at(MONDAY_0700_UTC):
             smart.action_activate()
-        self.assertIn("Type: smart sequences are not available yet", str(caught.exception))
+        self.assertEqual(smart.state, "active")
 
     def test_defaults_send_schedule_timezone_and_daily_limit(self):
         self.user_sales.tz = "Europe/Brussels"

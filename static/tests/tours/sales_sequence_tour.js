@@ -7,7 +7,7 @@ registry.category("web_tour.tours").add("sales_sequence_tour", {
     steps: () => [
         {
             content: "Create a sequence",
-            trigger: ".o_list_button_add",
+            trigger: ".o-kanban-button-new",
             run: "click",
         },
         {

@@ -1,0 +1,43 @@
+"""A/B variants of an email step: which variant an enrollment gets, and when one has won.
+
+Assignment is a hash of the enrollment and the step, not a random draw: a crash and a retry, a forecast and the
+real send all pick the same variant, and the split stays even across workers.
+"""
+
+import hashlib
+from dataclasses import dataclass
+
+
+def assign_variant(enrollment_id, step_id, variant_ids):
+    """The variant (one of `variant_ids`, in the given order) this enrollment receives for this step."""
+    if not variant_ids:
+        return None
+    digest = hashlib.sha256(f"{step_id}:{enrollment_id}".encode()).digest()
+    return variant_ids[int.from_bytes(digest[:8], "big") % len(variant_ids)]
+
+
+@dataclass(frozen=True)
+class VariantStats:
+    variant_id: int
+    sent: int
+    replied: int
+
+    @property
+    def reply_rate(self):
+        return self.replied / self.sent if self.sent else 0.0
+
+
+def pick_winner(stats, min_sample):
+    """The variant with the best reply rate once every variant was sent at least `min_sample` times, else None.
+
+    Replies, not opens: opens are unreliable (blocked pixels, privacy proxies that open everything). No winner
+    while nobody replied or while the best rate is shared: the test goes on until one variant is ahead.
+    """
+    stats = list(stats)
+    if len(stats) < 2 or min(s.sent for s in stats) < max(min_sample, 1):
+        return None
+    ranked = sorted(stats, key=lambda s: s.reply_rate, reverse=True)
+    best, runner_up = ranked[0], ranked[1]
+    if not best.replied or best.reply_rate == runner_up.reply_rate:
+        return None
+    return best.variant_id

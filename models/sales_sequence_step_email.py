@@ -1,0 +1,356 @@
+import logging
+
+from dateutil.relativedelta import relativedelta
+from markupsafe import Markup
+
+from odoo import _, fields, models
+
+from ..lib.variants import assign_variant
+from .sales_sequence_draft import OPEN_DRAFT_STATES
+from .sales_sequence_enrollment import cached_schedule
+
+_logger = logging.getLogger(__name__)
+
+
+class SalesSequenceEnrollment(models.Model):
+    """The email executors: email steps (with approval and A/B variants) and email reminders."""
+
+    _inherit = "sales.sequence.enrollment"
+
+    def _run_email(self, step, now, schedules):
+        """Send `step` to these enrollments of one sequence: block the unsendable, draft what needs approval, queue
+        what is over the daily limits, send the rest, each in its own savepoint so one failure never stops the
+        others."""
+        sequence = step.sequence_id
+        schedule = schedules[sequence]
+        sendable = self._block_unsendable()
+        drafts = self.env["sales.sequence.draft"]
+        if step._needs_approval():
+            drafts = sendable._open_drafts(step).filtered(lambda d: d.state == "approved")
+            sendable = drafts.enrollment_id | sendable._draft_for_approval(step, now, drafts.enrollment_id)
+            drafts = sendable._open_drafts(step).filtered(lambda d: d.state == "approved")
+        sendable, over_limit = sendable._split_by_daily_limit(sequence, schedule, now)
+        for mailbox, enrollments in over_limit.grouped(lambda e: e._get_mailbox()).items():
+            enrollments._queue_for_daily_limit(sequence, mailbox, schedule, now)
+        sendable, over_user_limit = sendable._split_by_user_limit(sequence, schedule, now)
+        over_user_limit._queue_for_user_limit(sequence, schedule, now)
+        if not sendable:
+            return
+        contents = sendable._email_contents(step, drafts)
+        sendable = sendable.filtered(lambda e: e.id in contents)
+        sent = sendable._send_emails(step, contents, now, schedules)
+        drafts.filtered(lambda d: d.enrollment_id in sent).sudo().write({"state": "sent"})  # sudo: engine status
+        step._pick_ab_winner()
+
+    def _run_email_reminder(self, step, now, schedules):
+        """Prepare the rendered email as a reminder for the assignee, who reviews, edits and sends it from its
+        activity (or Needs Attention); the sequence waits for the send, or moves on, as the step says."""
+        sendable = self._block_unsendable()
+        existing = sendable._open_drafts(step)
+        new = sendable - existing.enrollment_id
+        contents = new._email_contents(step, self.env["sales.sequence.draft"])
+        new = new.filtered(lambda e: e.id in contents)
+        drafts = new._create_drafts(step, contents, "reminder", now)
+        activity_type = self.env.ref("mail.mail_activity_data_email")
+        for draft in drafts:
+            draft.sudo().activity_schedule(  # sudo: the assignee gets the activity whatever the cron's user
+                activity_type_id=activity_type.id,
+                summary=_("Review and send: %(subject)s", subject=draft.subject),
+                user_id=draft.enrollment_id._activity_assignee(step).id,
+                date_deadline=fields.Date.to_date(now) + relativedelta(days=step.activity_due_days),
+            )
+        waiting = existing.enrollment_id | new
+        if step.wait_for_done:
+            waiting._wait_for_person(
+                _("Waiting for the email reminder of step '%(step)s' to be reviewed and sent.", step=step.name)
+            )
+        else:
+            for enrollment in waiting.filtered(lambda e: e.step_id == step):
+                enrollment._advance_after(step, now, schedules)
+
+    # ------------------------------------------------------------------
+    # Content: A/B variants, rendering, approved drafts
+    # ------------------------------------------------------------------
+
+    def _variant_for(self, step):
+        """The A/B variant this enrollment receives for `step` (the winner once there is one), or an empty one."""
+        self.ensure_one()
+        if step.winner_variant_id:
+            return step.winner_variant_id
+        return step.variant_ids.browse(assign_variant(self.id, step.id, step.variant_ids.ids))
+
+    def _email_contents(self, step, drafts):
+        """{enrollment id: (subject, body, variant)}: an approved draft's own content, else rendered per variant.
+        Enrollments whose email cannot be rendered are blocked with the placeholder that failed, and left out."""
+        contents = {}
+        by_draft = {draft.enrollment_id.id: draft for draft in drafts}
+        for enrollment in self.filtered(lambda e: e.id in by_draft):
+            draft = by_draft[enrollment.id]
+            contents[enrollment.id] = (draft.subject or "", draft.body_html or "", draft.variant_id)
+        to_render = self.filtered(lambda e: e.id not in by_draft)
+        groups = (
+            to_render.grouped(lambda e: e._variant_for(step)) if step.variant_ids else {step.variant_ids: to_render}
+        )
+        for variant, enrollments in groups.items():
+            rendered, errors = enrollments._render_step(step, variant or None)
+            for enrollment in enrollments:
+                error = errors.get(enrollment.partner_id.id)
+                if error:
+                    enrollment._block(
+                        _(
+                            "The email could not be rendered. %(error)s. Fix the step or the contact, then resume "
+                            "the enrollment.",
+                            error=error,
+                        )
+                    )
+                    continue
+                subject, body = rendered[enrollment.partner_id.id]
+                contents[enrollment.id] = (subject, body, variant)
+        return contents
+
+    # ------------------------------------------------------------------
+    # Ask before sending
+    # ------------------------------------------------------------------
+
+    def _open_drafts(self, step):
+        # sudo: drafts are the engine's; only those of these enrollments and this step are read.
+        return (
+            self.env["sales.sequence.draft"]
+            .sudo()
+            .search([("enrollment_id", "in", self.ids), ("step_id", "=", step.id), ("state", "in", OPEN_DRAFT_STATES)])
+        )
+
+    def _hold_for_approval(self, step, now):
+        """The enrollments whose draft of `step` still waits for approval: kept waiting, or paused when the draft
+        has waited past its expiry."""
+        pending = self._open_drafts(step).filtered(lambda d: d.state == "pending")
+        expired = pending.filtered(lambda d: d.expires_at and d.expires_at <= now)
+        if expired:
+            days = step.sequence_id.approval_expiry_days
+            reason = _(
+                "The draft of step '%(step)s' waited %(days)s days without approval and expired. Resume the "
+                "enrollment to draft it again.",
+                step=step.name,
+                days=days,
+            )
+            expired.write({"state": "expired", "reason": reason, "decided_at": now})
+            expired.activity_ids.unlink()
+            self.env["sales.sequence.event"]._record(expired.enrollment_id, "expire", reason, step=step)
+            expired.enrollment_id.write(
+                {"state": "paused", "paused_by_sequence": False, "state_reason": reason, "next_run_at": False}
+            )
+        for draft in pending - expired:
+            if draft.enrollment_id.next_run_at != draft.expires_at:
+                draft.enrollment_id.next_run_at = draft.expires_at
+        return pending.enrollment_id
+
+    def _draft_for_approval(self, step, now, approved):
+        """Draft `step` for the enrollments that have no approved draft; the step's auto-approve rule may approve
+        some at once (up to its daily cap). Returns the enrollments approved automatically."""
+        to_draft = self - approved
+        if not to_draft:
+            return self.browse()
+        contents = to_draft._email_contents(step, self.env["sales.sequence.draft"])
+        to_draft = to_draft.filtered(lambda e: e.id in contents)
+        drafts = to_draft._create_drafts(step, contents, "approval", now)
+        automatic = drafts[: self.env["sales.sequence.draft"]._auto_approvable(step, len(drafts))]
+        automatic.write({"state": "approved", "auto_approved": True, "decided_at": now})
+        self.env["sales.sequence.event"]._record(
+            automatic.enrollment_id, "approve", _("Approved by the step's auto-approve rule."), step=step
+        )
+        pending = drafts - automatic
+        self.env["sales.sequence.event"]._record(
+            pending.enrollment_id, "draft", _("Waiting for approval in Needs Attention."), step=step
+        )
+        for expires_at, group in pending.grouped("expires_at").items():
+            group.enrollment_id.write(
+                {
+                    "next_run_at": expires_at,
+                    "state_reason": _(
+                        "Step '%(step)s' waits for approval in Needs Attention (until %(date)s).",
+                        step=step.name,
+                        date=fields.Datetime.to_string(expires_at),
+                    ),
+                }
+            )
+        return automatic.enrollment_id
+
+    def _create_drafts(self, step, contents, kind, now):
+        expires_at = self.env["sales.sequence.draft"]._expiry(step.sequence_id, now) if kind == "approval" else False
+        values = []
+        for enrollment in self:
+            subject, body, variant = contents[enrollment.id]
+            values.append(
+                {
+                    "enrollment_id": enrollment.id,
+                    "step_id": step.id,
+                    "variant_id": variant.id if variant else False,
+                    "kind": kind,
+                    "subject": subject,
+                    "body_html": body,
+                    "expires_at": expires_at,
+                }
+            )
+        # sudo: drafts are written by the engine (their status fields are engine-owned).
+        return self.env["sales.sequence.draft"].sudo().with_context(mail_create_nolog=True).create(values)
+
+    def _record_approval(self, drafts, now):
+        """Approved by hand: each enrollment goes at its sequence's next allowed slot."""
+        schedules = {}
+        self.env["sales.sequence.event"]._record(
+            drafts.enrollment_id, "approve", _("Approved by %(user)s.", user=self.env.user.name)
+        )
+        for draft in drafts:
+            enrollment = draft.enrollment_id.sudo()  # sudo: the approver's right on the draft was checked
+            if enrollment.state not in ("active", "queued") or enrollment.step_id != draft.step_id:
+                continue
+            schedule = cached_schedule(schedules, enrollment.sequence_id)
+            enrollment.write(
+                {
+                    "next_run_at": enrollment._next_allowed_slot(schedule, now),
+                    "state_reason": _(
+                        "Step '%(step)s' approved by %(user)s: it goes at the next allowed slot.",
+                        step=draft.step_id.name,
+                        user=self.env.user.name,
+                    ),
+                }
+            )
+            enrollment._wake_cron_for_due()
+
+    def _send_drafts(self, drafts, now):
+        """Send reviewed email reminders now (the person sends them, not the schedule); the enrollment then goes
+        on if it was waiting for them."""
+        schedules = {}
+        for step, step_drafts in drafts.grouped("step_id").items():
+            enrollments = step_drafts.enrollment_id
+            contents = enrollments._email_contents(step, step_drafts)
+            sent = enrollments.filtered(lambda e, c=contents: e.id in c)._send_emails(
+                step, contents, now, schedules, advance=False
+            )
+            for draft in step_drafts:
+                if draft.enrollment_id not in sent:
+                    continue
+                draft.state = "sent"
+                enrollment = draft.enrollment_id
+                if enrollment.step_id == step and enrollment.state == "active":
+                    enrollment._advance_after(step, now, schedules)
+
+    # ------------------------------------------------------------------
+    # Sending
+    # ------------------------------------------------------------------
+
+    def _send_emails(self, step, contents, now, schedules, advance=True):
+        """Send each enrollment its content in its own savepoint (one failure never stops the batch); returns the
+        enrollments sent."""
+        sequence = step.sequence_id
+        thread_values = self._get_thread_values(sequence._get_email_from())
+        sent = self.browse()
+        for enrollment in self:
+            subject, body, variant = contents[enrollment.id]
+            try:
+                with self.env.cr.savepoint():
+                    enrollment._send_step_email(step, subject, body, now, thread_values[enrollment.id], variant)
+                    if advance:
+                        enrollment._advance_after(step, now, schedules)
+                sent |= enrollment
+            except Exception as error:  # noqa: BLE001 - one contact's failure must not stop the batch
+                _logger.warning("Sequence enrollment %s: sending step %s failed", enrollment.id, step.id, exc_info=True)
+                enrollment._block(_("Sending step '%(step)s' failed: %(error)s", step=step.name, error=error))
+        sent._log_on_contacts(step)
+        return sent
+
+    def _get_thread_values(self, email_from):
+        """Per enrollment, the message values message_post would otherwise look up one record at a time."""
+        reply_tos = self._notify_get_reply_to(default=email_from)
+        # sudo: as message_post itself does, alias domains are read whatever the sender may read; only ids leave.
+        alias_domains = self.sudo()._mail_get_alias_domains(default_company=self.env.company)
+        companies = self._mail_get_companies(default=self.env.company)
+        return {
+            enrollment.id: {
+                "reply_to": reply_tos[enrollment.id],
+                "record_alias_domain_id": alias_domains[enrollment.id].id,
+                "record_company_id": companies[enrollment.id].id,
+            }
+            for enrollment in self
+        }
+
+    def _log_on_contacts(self, step):
+        """A note on each contact's chatter, all in one batch, for the step just sent."""
+        if not self:
+            return
+        bodies = {}
+        for enrollment in self:  # not a comprehension: _() finds the language in the caller's frame
+            bodies[enrollment.partner_id.id] = _(
+                "Sequence %(sequence)s, step '%(step)s' sent: %(subject)s",
+                sequence=enrollment.sequence_id.name,
+                step=step.name,
+                subject=enrollment._done_touches().filtered(lambda touch: touch.step_id == step).subject,
+            )
+        self.partner_id._message_log_batch(bodies=bodies, author_id=step.sequence_id.user_id.partner_id.id)
+
+    def _render_step(self, step, variant=None):
+        """Render the step for all contacts at once; when that fails, render one by one to find the culprits.
+
+        Returns ({partner_id: (subject, body)}, {partner_id: error message}).
+        """
+        partner_ids = self.partner_id.ids
+        try:
+            with self.env.cr.savepoint():
+                return step._render_email(partner_ids, variant), {}
+        except Exception:  # noqa: BLE001 - isolate the contacts whose data breaks the template
+            _logger.info("Sequence step %s: batch rendering failed, rendering contact by contact", step.id)
+        rendered, errors = {}, {}
+        for partner in self.partner_id:
+            try:
+                with self.env.cr.savepoint():
+                    rendered.update(step._render_email(partner.ids, variant))
+            except Exception as error:  # noqa: BLE001
+                errors[partner.id] = step._explain_render_error(partner, error)
+        return rendered, errors
+
+    def _send_step_email(self, step, subject, body, now, thread_values, variant=None):
+        """Post the email on the enrollment's thread: it shows in the chatter and leaves through the mail queue,
+        threaded under the earlier emails in reply mode, from the routed sender, with the step's CC and BCC and the
+        unsubscribe headers (set on the mail by _notify_by_email_get_base_mail_values)."""
+        self.ensure_one()
+        sequence = self.sequence_id
+        earlier = self.touch_ids.filtered(lambda t: t.message_id and not t.failed).sorted("date")
+        threading = {"references": [], "in_reply_to": False}
+        if step.thread_mode == "reply" and earlier and not step._is_first_step():
+            subject = "Re: {}".format(earlier[0].subject.removeprefix("Re: "))
+            threading = {"references": earlier.mapped("message_id"), "in_reply_to": earlier[-1].message_id}
+        mail_context = {
+            **threading,
+            "email_cc": step.email_cc or False,
+            "email_bcc": step.email_bcc or False,
+            "list_unsubscribe": self._get_list_unsubscribe(thread_values["reply_to"]),
+        }
+        message = self.with_context(
+            mail_create_nosubscribe=True, mail_post_autofollow=False, sales_sequence_mail=mail_context
+        ).message_post(
+            body=Markup(body),
+            subject=subject,
+            message_type="comment",
+            subtype_xmlid="mail.mt_comment",
+            author_id=sequence._get_author(self.partner_id).id,
+            email_from=sequence._get_email_from(self.partner_id),
+            partner_ids=self.partner_id.ids,
+            email_layout_xmlid="sales_sequence.mail_layout_sequence",
+            email_add_signature=step.use_signature,
+            mail_server_id=sequence.mail_server_id.id,
+            force_send=False,
+            **thread_values,
+        )
+        self.env["sales.sequence.touch"].create(
+            {
+                "enrollment_id": self.id,
+                "step_id": step.id,
+                "date": now,
+                "mailbox": self._get_mailbox(),
+                "mail_message_id": message.id,
+                "message_id": message.message_id,
+                "subject": subject,
+                "kind": step.step_type,
+                "variant_id": variant.id if variant else False,
+            }
+        )

@@ -1,0 +1,166 @@
+from odoo import _, api, fields, models
+from odoo.tools import SQL
+
+from ..lib.planner import PlanEnrollment, PlanStep, plan
+from ..lib.send_schedule import ScheduleError
+
+FORECAST_SAMPLE = 200
+
+
+class SalesSequenceForecast(models.TransientModel):
+    """The dated plan of every step, before activating: for the enrolled contacts, or a sample of the audience,
+    computed by the planner the run cron follows (windows, timezones, excluded dates, daily limit, randomized
+    send times, the owner's leave)."""
+
+    _name = "sales.sequence.forecast"
+    _description = "Sales Sequence Forecast"
+
+    sequence_id = fields.Many2one("sales.sequence", required=True, ondelete="cascade")
+    source = fields.Selection(
+        [("enrolled", "Enrolled contacts"), ("audience", "A sample of the audience")], default="enrolled"
+    )
+    line_ids = fields.One2many("sales.sequence.forecast.line", "forecast_id")
+    note = fields.Char(readonly=True)
+
+    @api.model
+    def _open_for(self, sequence):
+        sequence.check_access("read")
+        source = (
+            "enrolled"
+            if sequence.enrollment_ids.filtered(lambda e: e.state in ("draft", "active", "queued"))
+            else "audience"
+        )
+        forecast = self.create({"sequence_id": sequence.id, "source": source})
+        forecast._compute_lines()
+        action = self.env["ir.actions.act_window"]._for_xml_id("sales_sequence.action_sales_sequence_forecast_line")
+        action["domain"] = [("forecast_id", "=", forecast.id)]
+        action["display_name"] = _("Forecast of %(sequence)s", sequence=sequence.name)
+        action["help"] = forecast.note
+        return action
+
+    def _compute_lines(self):
+        self.ensure_one()
+        sequence = self.sequence_id
+        now = fields.Datetime.now()
+        steps = sequence.step_ids
+        partners, enrollments = self._subjects(sequence)
+        if not steps or not partners:
+            self.note = _("Nothing to forecast: add steps and enroll contacts or define an audience.")
+            return
+        try:
+            schedule = sequence._get_send_schedule()
+        except ScheduleError as error:
+            self.note = str(error)
+            return
+        subjects = self._plan_enrollments(sequence, partners, enrollments, now)
+        planned = plan(
+            subjects,
+            [PlanStep(step.id, step.delay_days, step.step_type) for step in steps],
+            schedule,
+            now=now,
+            randomize=sequence.randomize,
+            daily_limit=sequence.daily_limit,
+            already_sent=self._already_sent(schedule, now),
+            leaves=self._owner_leaves(sequence, now),
+        )
+        partner_of = {subject.id: partner for subject, partner in zip(subjects, partners, strict=True)}
+        moved = {"daily_limit": _("Daily limit"), "owner_leave": _("Owner on leave")}
+        self.env["sales.sequence.forecast.line"].create(
+            [
+                {
+                    "forecast_id": self.id,
+                    "partner_id": partner_of[item.enrollment_id].id,
+                    "step_id": item.step_id,
+                    "planned_at": item.at,
+                    "moved_by": moved.get(item.moved_by, False),
+                    "problem": item.problem or False,
+                }
+                for item in planned
+            ]
+        )
+        self.note = _(
+            "%(count)s contacts, %(steps)s steps planned from now. Manual steps are assumed done the day they are due; "
+            "replies, bounces and conditions may end or skip steps.",
+            count=len(partners),
+            steps=len(planned),
+        )
+
+    def _subjects(self, sequence):
+        """(partners, enrollments or None): the open enrollments' contacts, or a sample of the audience."""
+        if self.source == "enrolled":
+            enrollments = sequence.enrollment_ids.filtered(lambda e: e.state in ("draft", "active", "queued"))
+            enrollments = enrollments[:FORECAST_SAMPLE]
+            return list(enrollments.partner_id), enrollments
+        ids = sequence._audience_candidates()[:FORECAST_SAMPLE]
+        return list(self.env["res.partner"].browse(ids)), None
+
+    def _plan_enrollments(self, sequence, partners, enrollments, now):
+        """One PlanEnrollment per contact: a running enrollment from its waiting step, the others from step 1."""
+        steps = list(sequence.step_ids)
+        subjects = []
+        for position, partner in enumerate(partners):
+            tz = partner.tz if sequence.use_contact_tz and partner.tz else None
+            mailbox = sequence._get_mailbox(partner) or ""
+            enrollment = enrollments[position] if enrollments else None
+            if enrollment and enrollment.state != "draft" and enrollment.step_id in steps:
+                subjects.append(
+                    PlanEnrollment(
+                        enrollment.id,
+                        steps.index(enrollment.step_id),
+                        enrollment.last_touch_at or enrollment.date_enrolled,
+                        follows_send=bool(enrollment.last_touch_at),
+                        next_run_at=enrollment.next_run_at or None,
+                        tz=tz,
+                        mailbox=mailbox,
+                    )
+                )
+                continue
+            # A contact not started yet: its enrollment id seeds the randomized times; a sample has none yet.
+            subject_id = enrollment.id if enrollment else -partner.id
+            subjects.append(PlanEnrollment(subject_id, 0, now, tz=tz, mailbox=mailbox))
+        return subjects
+
+    def _already_sent(self, schedule, now):
+        start, end = schedule.day_bounds(now)
+        self.env["sales.sequence.touch"].flush_model()
+        self.env.cr.execute(
+            SQL(
+                "SELECT mailbox, count(*) FROM sales_sequence_touch WHERE date >= %s AND date < %s "
+                "AND failed IS NOT TRUE AND mailbox IS NOT NULL GROUP BY mailbox",
+                start,
+                end,
+            )
+        )
+        return {(mailbox, start): count for mailbox, count in self.env.cr.fetchall()}
+
+    def _owner_leaves(self, sequence, now):
+        if sequence.ruleset_id.send_when_owner_absent:
+            return []
+        # sudo: when the owner is away decides the dates; nothing else of their leave is shown.
+        leaves = (
+            self.env["resource.calendar.leaves"]
+            .sudo()
+            .search([("resource_id.user_id", "=", sequence.user_id.id), ("date_to", ">", now)])
+        )
+        return [(leave.date_from, leave.date_to) for leave in leaves]
+
+
+class SalesSequenceForecastLine(models.TransientModel):
+    _name = "sales.sequence.forecast.line"
+    _description = "Sales Sequence Forecast Line"
+    _order = "planned_at, id"
+    _rec_name = "step_id"
+
+    forecast_id = fields.Many2one("sales.sequence.forecast", required=True, ondelete="cascade")
+    partner_id = fields.Many2one("res.partner", string="Contact", readonly=True)
+    step_id = fields.Many2one("sales.sequence.step", string="Step", readonly=True)
+    step_type = fields.Selection(related="step_id.step_type")
+    planned_at = fields.Datetime(string="Planned On", readonly=True)
+    planned_end = fields.Datetime(compute="_compute_planned_end")
+    moved_by = fields.Char(string="Moved By", readonly=True, help="Why the step goes later than its delay says.")
+    problem = fields.Char(readonly=True)
+
+    @api.depends("planned_at")
+    def _compute_planned_end(self):
+        for line in self:
+            line.planned_end = line.planned_at and fields.Datetime.add(line.planned_at, minutes=15)
