@@ -207,9 +207,9 @@ class SalesSequence(models.Model):
         "whose conditions match.",
     )
     attention_count = fields.Integer(string="Needs Attention", compute="_compute_attention_count")
-    metric_enrolled = fields.Integer(string="Enrolled", compute="_compute_metrics")
-    metric_active = fields.Integer(string="Running", compute="_compute_metrics")
-    metric_finished = fields.Integer(string="Finished", compute="_compute_metrics")
+    metric_enrolled = fields.Integer(string="Enrolled", compute="_compute_enrollment_counts")
+    metric_active = fields.Integer(string="Running", compute="_compute_enrollment_counts")
+    metric_finished = fields.Integer(string="Finished", compute="_compute_enrollment_counts")
     metric_sent = fields.Integer(string="Sent", compute="_compute_metrics")
     metric_delivered = fields.Integer(string="Delivered", compute="_compute_metrics")
     metric_opened = fields.Integer(string="Opened", compute="_compute_metrics")
@@ -405,14 +405,13 @@ class SalesSequence(models.Model):
             sequence.enrollment_blocked_count = by_state["blocked"]
             sequence.enrollment_paused_count = by_state["paused"]
             sequence.enrollment_finished_count = by_state["finished"] + by_state["completed"]
+            sequence.metric_enrolled = sequence.enrollment_count
+            sequence.metric_active = by_state["active"] + by_state["queued"]
+            sequence.metric_finished = sequence.enrollment_finished_count
 
     def _compute_metrics(self):
-        self._compute_enrollment_counts()
         metrics = self.env["sales.sequence.touch"]._metrics("sequence_id", self._origin.ids)
         for sequence in self:
-            sequence.metric_enrolled = sequence.enrollment_count
-            sequence.metric_active = sequence.enrollment_active_count + sequence.enrollment_queued_count
-            sequence.metric_finished = sequence.enrollment_finished_count
             apply_metrics(sequence, metrics.get(sequence._origin.id, {}))
 
     def _compute_attention_count(self):
