@@ -464,6 +464,7 @@ class SalesSequence(models.Model):
 
     def action_view_attention(self):
         self.ensure_one()
+        self.check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id("sales_sequence.action_sales_sequence_draft")
         action["domain"] = [("sequence_id", "=", self.id)]
         return action

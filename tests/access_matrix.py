@@ -30,12 +30,17 @@ MODELS = {
     "sales.sequence.refusal": "Not enrolled (history)",
     "sales.sequence.ruleset": "Ruleset",
     "sales.sequence.ruleset.exclusion": "Exclusion rule",
+    "sales.sequence.step.condition": "Step condition",
+    "sales.sequence.step.variant": "Email variant (A/B)",
+    "sales.sequence.draft": "Draft (Needs Attention)",
 }
 
 OPERATIONS = ("read", "write", "create", "unlink")
 HISTORY_MODELS = ("sales.sequence.touch", "sales.sequence.event", "sales.sequence.refusal")
 # Company-wide settings: read by every Sequences User of the company, managed by the Managers.
 SETTINGS_MODELS = ("sales.sequence.ruleset", "sales.sequence.ruleset.exclusion")
+# Drafts are made by the engine: their owner reads, edits and decides them, nobody creates or deletes them.
+DRAFT_MODELS = ("sales.sequence.draft",)
 
 _NOTHING = dict.fromkeys(OPERATIONS, "-")
 _OWN = dict.fromkeys(OPERATIONS, "own")
@@ -49,10 +54,19 @@ _SETTINGS_READ_ALL = {"read": "all", "write": "-", "create": "-", "unlink": "-"}
 _SETTINGS_READ_OWN = {"read": "own", "write": "-", "create": "-", "unlink": "-"}
 
 
-def _role_cells(documents, history, settings):
+_DRAFT_OWN = {"read": "own", "write": "own", "create": "-", "unlink": "-"}
+_DRAFT_ALL = {"read": "all", "write": "all", "create": "-", "unlink": "-"}
+
+
+def _role_cells(documents, history, settings, drafts=_NOTHING):
     cells = {}
     for model in MODELS:
-        cells[model] = history if model in HISTORY_MODELS else settings if model in SETTINGS_MODELS else documents
+        if model in DRAFT_MODELS:
+            cells[model] = drafts
+        elif model in HISTORY_MODELS:
+            cells[model] = history
+        else:
+            cells[model] = settings if model in SETTINGS_MODELS else documents
     return cells
 
 
@@ -60,11 +74,11 @@ RECORDS = {
     "public": _role_cells(_NOTHING, _NOTHING, _NOTHING),
     "portal": _role_cells(_NOTHING, _NOTHING, _NOTHING),
     "internal": _role_cells(_NOTHING, _NOTHING, _NOTHING),
-    "user": _role_cells(_OWN, _HISTORY_OWN, _SETTINGS_READ_ALL),
-    "user_2": _role_cells(_OWN, _HISTORY_OWN, _SETTINGS_READ_ALL),
-    "manager": _role_cells(_ALL, _HISTORY_ALL, _ALL),
+    "user": _role_cells(_OWN, _HISTORY_OWN, _SETTINGS_READ_ALL, _DRAFT_OWN),
+    "user_2": _role_cells(_OWN, _HISTORY_OWN, _SETTINGS_READ_ALL, _DRAFT_OWN),
+    "manager": _role_cells(_ALL, _HISTORY_ALL, _ALL, _DRAFT_ALL),
     # "own" for settings: those of the user's own company.
-    "other_company": _role_cells(_OWN, _HISTORY_OWN, _SETTINGS_READ_OWN),
+    "other_company": _role_cells(_OWN, _HISTORY_OWN, _SETTINGS_READ_OWN, _DRAFT_OWN),
 }
 
 BUTTONS = {
@@ -78,21 +92,34 @@ BUTTONS = {
         "action_open_import_wizard",
         "action_sync_audience",
         "action_preview_audience",
+        "action_view_attention",
+        "action_open_forecast",
+        "action_open_test_run",
+        "action_export_json",
     ),
     "sales.sequence.step": ("action_preview",),
+    "sales.sequence.draft": ("action_approve", "action_skip", "action_send"),
+    "sales.sequence.test.run": ("action_run",),
+    "sales.sequence.share": ("action_import",),
     "sales.sequence.enrollment": ("action_pause", "action_resume", "action_cancel", "action_view_touches"),
     "sales.sequence.enroll.wizard": ("action_enroll",),
     "sales.sequence.import.wizard": ("action_import",),
     "sales.sequence.step.preview": ("action_send_test",),
-    "res.partner": ("action_view_sales_sequence_enrollments", "action_resume_sales_sequences"),
+    "res.partner": (
+        "action_view_sales_sequence_enrollments",
+        "action_resume_sales_sequences",
+        "action_pause_sales_sequences",
+    ),
 }
 
 # Who may press each button on the first Sequences User's records: that user and the managers. The contact's
-# Sequences buttons are for anyone with sequences (they list or resume only what the user may see).
+# Sequences buttons are for anyone with sequences (they list, pause or resume only what the user may see), and so
+# is importing a shared sequence (it becomes the importer's own).
 _OWNER_AND_MANAGER = {"user", "manager"}
 _SEQUENCE_USERS = {"user", "user_2", "manager", "other_company"}
+_FOR_ALL_SEQUENCE_USERS = ("res.partner", "sales.sequence.share")
 BUTTON_ALLOWED = {
-    (model, method): (_SEQUENCE_USERS if model == "res.partner" else _OWNER_AND_MANAGER)
+    (model, method): (_SEQUENCE_USERS if model in _FOR_ALL_SEQUENCE_USERS else _OWNER_AND_MANAGER)
     for model, methods in BUTTONS.items()
     for method in methods
 }

@@ -1,4 +1,5 @@
 import base64
+import json
 from pathlib import Path
 
 from odoo import Command, http
@@ -19,6 +20,9 @@ READ_FIELD = {
     "sales.sequence.refusal": "reason",
     "sales.sequence.ruleset": "name",
     "sales.sequence.ruleset.exclusion": "name",
+    "sales.sequence.step.condition": "condition_type",
+    "sales.sequence.step.variant": "name",
+    "sales.sequence.draft": "subject",
 }
 WRITE_VALUES = {
     "sales.sequence": {"description": "Edited"},
@@ -30,6 +34,9 @@ WRITE_VALUES = {
     "sales.sequence.refusal": {"reason": "Edited"},
     "sales.sequence.ruleset": {"name": "Edited"},
     "sales.sequence.ruleset.exclusion": {"name": "Edited"},
+    "sales.sequence.step.condition": {"condition_type": "contact"},
+    "sales.sequence.step.variant": {"name": "Edited"},
+    "sales.sequence.draft": {"subject": "Edited"},
 }
 
 
@@ -111,6 +118,14 @@ class AccessCommon(SalesSequenceCommon):
             )
         )
         cls.env["sales.sequence.event"]._record(enrollment, "send", "Sent", step=touch.step_id, touch_id=touch.id)
+        first_step = sequence.step_ids[0]
+        first_step.condition_ids = [Command.create({"condition_type": "contact", "domain": "[]"})]
+        first_step.variant_ids = [
+            Command.create({"name": name, "subject": name, "body_html": f"<p>{name}</p>"}) for name in ("A", "B")
+        ]
+        cls.env["sales.sequence.draft"].sudo().create(
+            {"enrollment_id": enrollment.id, "step_id": first_step.id, "subject": "Draft", "body_html": "<p>D</p>"}
+        )
         cls.env["sales.sequence.refusal"]._record(sequence, {partner: ("no_email", "Refused", None)}, "manual")
         if not sequence.ruleset_id.exclusion_ids:
             sequence.ruleset_id.sudo().exclusion_ids = [
@@ -150,6 +165,11 @@ class AccessCommon(SalesSequenceCommon):
             .search([("sequence_id", "=", sequence.id)], limit=1),
             "sales.sequence.ruleset": sequence.sudo().ruleset_id,
             "sales.sequence.ruleset.exclusion": sequence.sudo().ruleset_id.exclusion_ids[:1],
+            "sales.sequence.step.condition": sequence.sudo().step_ids[:1].condition_ids[:1],
+            "sales.sequence.step.variant": sequence.sudo().step_ids[:1].variant_ids[:1],
+            "sales.sequence.draft": sequence.env["sales.sequence.draft"]
+            .sudo()
+            .search([("sequence_id", "=", sequence.id)], limit=1),
         }[model].sudo(False)
 
     def create_values(self, sequence, model):
@@ -176,6 +196,16 @@ class AccessCommon(SalesSequenceCommon):
             return {"ruleset_id": sudo_sequence.ruleset_id.id, "name": "New", "domain": "[]"}
         if model == "sales.sequence.audience":
             return {"sequence_id": sequence.id, "name": "New"}
+        if model == "sales.sequence.step.condition":
+            return {"step_id": sudo_sequence.step_ids[0].id, "condition_type": "contact", "domain": "[]"}
+        if model == "sales.sequence.step.variant":
+            return {"step_id": sudo_sequence.step_ids[0].id, "name": "C", "subject": "C", "body_html": "<p>C</p>"}
+        if model == "sales.sequence.draft":
+            return {
+                "enrollment_id": sudo_sequence.enrollment_ids[0].id,
+                "step_id": sudo_sequence.step_ids[1].id,
+                "subject": "New",
+            }
         return {"sequence_id": sequence.id, "name": "New", "subject": "S", "body_html": "<p>B</p>"}
 
     def disposable(self, sequence, model):
@@ -183,7 +213,7 @@ class AccessCommon(SalesSequenceCommon):
         if model == "sales.sequence":
             values = self.create_values(sequence, model)
             return self.env[model].sudo().create(dict(values, name="Disposable")).sudo(False)
-        if model in access_matrix.HISTORY_MODELS:
+        if model in access_matrix.HISTORY_MODELS or model in access_matrix.DRAFT_MODELS:
             return self.target(sequence, model)
         return self.env[model].sudo().create(self.create_values(sequence, model)).sudo(False)
 
@@ -245,6 +275,26 @@ class TestAccessMatrix(AccessCommon):
                 .create({"step_id": self.seq_a.step_ids[0].id, "partner_id": self.contacts[0].id})
             )
             return getattr(preview, method)()
+        if model == "sales.sequence.test.run":
+            wizard = self.env[model].with_user(user).create({"sequence_id": self.seq_a.id})
+            return getattr(wizard, method)()
+        if model == "sales.sequence.share":
+            data = self.env[model]._export_data(self.seq_a.sudo())
+            raw = base64.b64encode(json.dumps(data).encode())
+            return getattr(self.env[model].with_user(user).create({"file": raw}), method)()
+        if model == "sales.sequence.draft":
+            draft = self.env[model].sudo().search([("sequence_id", "=", self.seq_a.id)], limit=1)
+            if method == "action_send":
+                draft = draft.create(
+                    {
+                        "enrollment_id": draft.enrollment_id.id,
+                        "step_id": self.seq_a.step_ids[1].id,
+                        "kind": "reminder",
+                        "subject": "Reminder",
+                        "body_html": "<p>R</p>",
+                    }
+                )
+            return getattr(draft.with_user(user), method)()
         record = {
             "sales.sequence": self.seq_a,
             "sales.sequence.step": self.seq_a.step_ids[:1],
