@@ -11,6 +11,7 @@ from odoo.tools.misc import hmac
 from odoo.tools.safe_eval import safe_eval
 
 from ..lib.conditions import failed_condition, is_exhausted, pick_step
+from ..lib.planner import slot_for_step
 from ..lib.send_schedule import ScheduleError
 from .sales_sequence import OPEN_ENROLLMENT_STATES
 
@@ -29,9 +30,6 @@ ENROLLMENT_STATES = [
     ("bounced", "Bounced"),
 ]
 DUE_STATES = ("active", "queued")
-# A step with no delay still waits a little after the previous one: two emails in the same second look automated,
-# and it keeps one cron pass from running the same enrollment twice.
-MIN_STEP_GAP = timedelta(minutes=5)
 # A step due inside its window may still leave this long after, though the window has closed since: the cron
 # wakes up to 5 minutes late (TRIGGER_BUCKET), plus its own run time.
 LATE_GRACE = timedelta(minutes=15)
@@ -51,27 +49,6 @@ def cached_schedule(schedules, sequence):
     if sequence not in schedules:
         schedules[sequence] = sequence._get_send_schedule()
     return schedules[sequence]
-
-
-def slot_for_step(schedule, delay_days, after, follows_send, randomize, tz, seed):
-    """When a step with `delay_days` may run, `after` being the previous send (or the enrollment).
-
-    With randomized send times, a delayed step goes at a random moment of the window of the day the delay lands on
-    (whatever the time of day of the previous send), and a step without delay goes at once when the window is
-    open, else at a random moment of the next window: emails look sent by a person, and a contact enrolled during
-    an open window still gets step 1 within minutes. Plain values in, so a batch computes it without the ORM.
-    """
-    if delay_days:
-        base = after + timedelta(days=delay_days)
-    else:
-        base = after + MIN_STEP_GAP if follows_send else after
-    if not randomize:
-        return schedule.next_slot(base, tz=tz)
-    if delay_days:
-        base = max(schedule.day_bounds(base, tz=tz)[0], after)
-    elif schedule.is_open(base, tz=tz):
-        return base
-    return schedule.next_slot(base, tz=tz, seed=seed)
 
 
 def _ceil_to_bucket(moment):
