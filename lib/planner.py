@@ -141,7 +141,8 @@ def plan(
     leaves: the owner's leaves, (start, end) naive UTC pairs, half-open, overlapping allowed.
     max_items: the plan stops after this many items (the earliest ones): a full list may be truncated.
 
-    Returns PlannedStep values sorted by (at, enrollment id, step index), undated problems last.
+    Returns PlannedStep values sorted by (at, enrollment id, step index), undated problems last. Raises ValueError
+    on duplicate enrollment ids, a negative step index, a negative limit; schedule errors become problem items.
     """
     for name, value in (("daily limit", daily_limit), ("maximum number of items", max_items)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:

@@ -1,4 +1,3 @@
-import ast
 import logging
 import threading
 from collections import defaultdict
@@ -959,23 +958,28 @@ class SalesSequenceEnrollment(models.Model):
         """HMAC of the record id and the purpose, keyed with the database secret: a token opens one door only."""
         return hmac(self.env(su=True), f"sales_sequence.{purpose}", record_id or self.id)
 
-    def _notify_by_email_get_base_mail_values(self, message, additional_values=None):
-        values = super()._notify_by_email_get_base_mail_values(message, additional_values=additional_values)
-        mail_context = self.env.context.get("sales_sequence_mail")
-        if not mail_context:
-            return values
-        # References: the whole chain, oldest first, then this email (Odoo's fallback for rewritten Message-Ids).
-        values["references"] = " ".join([*mail_context["references"], message.message_id])
-        headers = ast.literal_eval(values.get("headers") or "{}")
-        if mail_context["in_reply_to"]:
-            headers["In-Reply-To"] = mail_context["in_reply_to"]
-        headers["List-Unsubscribe"] = mail_context["list_unsubscribe"]
-        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        if mail_context["email_bcc"]:
-            headers["Bcc"] = mail_context["email_bcc"]
-        values["headers"] = repr(headers)
-        if mail_context["email_cc"]:
-            values["email_cc"] = mail_context["email_cc"]
+    def _advance_batch(self, step, sent_at, schedules):
+        """`_advance_after` for a batch: the values computed per enrollment, written once per distinct value set
+        (a batch of one sequence shares its next slot unless times are randomized)."""
+        smart = self.filtered(lambda e: e.sequence_id.sequence_type == "smart")
+        for enrollment in smart:
+            enrollment._advance_after(step, sent_at, schedules)
+        by_values = defaultdict(list)
+        for enrollment in self - smart:
+            values = {"last_touch_at": sent_at, **enrollment._values_after(step, sent_at, schedules)}
+            by_values[tuple(sorted(values.items()))].append(enrollment.id)
+        for values, ids in by_values.items():
+            self.browse(ids).write(dict(values))
+
+    def _values_after(self, step, sent_at, schedules):
+        """The classic enrollment's values once `step` ran at `sent_at`: the next step at its slot, or finished."""
+        self.ensure_one()
+        next_step = step._get_next_step(done_steps=self._done_touches().step_id)
+        if not next_step:
+            return self._get_finish_values()
+        values = self._schedule_step(next_step, sent_at, schedules)
+        if values["state"] == "active":
+            values["state_reason"] = _("Step '%(step)s' sent; next: '%(next)s'.", step=step.name, next=next_step.name)
         return values
 
     def _advance_after(self, step, sent_at, schedules):
@@ -985,14 +989,7 @@ class SalesSequenceEnrollment(models.Model):
             self.last_touch_at = sent_at
             self._advance_smart(sent_at, schedules, _("Step '%(step)s' done.", step=step.name))
             return
-        next_step = step._get_next_step(done_steps=self._done_touches().step_id)
-        if not next_step:
-            self.write({"last_touch_at": sent_at, **self._get_finish_values()})
-            return
-        values = self._schedule_step(next_step, sent_at, schedules)
-        if values["state"] == "active":
-            values["state_reason"] = _("Step '%(step)s' sent; next: '%(next)s'.", step=step.name, next=next_step.name)
-        self.write({"last_touch_at": sent_at, **values})
+        self.write({"last_touch_at": sent_at, **self._values_after(step, sent_at, schedules)})
 
     # ------------------------------------------------------------------
     # Views

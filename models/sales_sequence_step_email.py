@@ -1,9 +1,12 @@
 import logging
+from collections import defaultdict
+from types import SimpleNamespace
 
 from dateutil.relativedelta import relativedelta
 from markupsafe import Markup
 
-from odoo import _, fields, models
+from odoo import Command, _, fields, models, tools
+from odoo.tools.misc import clean_context
 
 from ..lib.variants import assign_variant
 from .sales_sequence_draft import OPEN_DRAFT_STATES
@@ -240,24 +243,172 @@ class SalesSequenceEnrollment(models.Model):
     # ------------------------------------------------------------------
 
     def _send_emails(self, step, contents, now, schedules, advance=True):
-        """Send each enrollment its content in its own savepoint (one failure never stops the batch); returns the
-        enrollments sent."""
+        """Send each enrollment its content: the whole batch in one savepoint with one create per kind of row
+        (messages and their mail.mail, notifications, step runs, contact notes); when that fails, one savepoint
+        per enrollment isolates the culprit. Returns the enrollments sent."""
+        if not self:
+            return self
+        values = self._email_values(step, contents, now)
+        try:
+            with self.env.cr.savepoint():
+                self._create_emails(step, values, now)
+            sent = self
+        except Exception:  # noqa: BLE001 - find the enrollments that break the batch, send the others
+            _logger.info("Sequence step %s: batch send failed, sending one by one", step.id, exc_info=True)
+            sent = self.browse()
+            for enrollment in self:
+                try:
+                    with self.env.cr.savepoint():
+                        enrollment._create_emails(step, {enrollment.id: values[enrollment.id]}, now)
+                    sent |= enrollment
+                except Exception as error:  # noqa: BLE001 - one contact's failure must not stop the batch
+                    _logger.warning(
+                        "Sequence enrollment %s: sending step %s failed", enrollment.id, step.id, exc_info=True
+                    )
+                    enrollment._block(_("Sending step '%(step)s' failed: %(error)s", step=step.name, error=error))
+        sent._log_on_contacts(step, {e.id: values[e.id]["message"]["subject"] for e in sent})
+        if advance:
+            sent._advance_batch(step, now, schedules)
+        return sent
+
+    def _email_values(self, step, contents, now):
+        """{enrollment id: {"message": mail.mail values, "touch": step run values}}, computed from values read
+        once for the batch: threading from the earlier emails, sender routing, headers, the rendered layout."""
         sequence = step.sequence_id
         thread_values = self._get_thread_values(sequence._get_email_from())
-        sent = self.browse()
+        earlier = self._earlier_emails()
+        comment = self.env.ref("mail.mt_comment")
+        first_step = step._is_first_step()
+        result = {}
         for enrollment in self:
             subject, body, variant = contents[enrollment.id]
-            try:
-                with self.env.cr.savepoint():
-                    enrollment._send_step_email(step, subject, body, now, thread_values[enrollment.id], variant)
-                    if advance:
-                        enrollment._advance_after(step, now, schedules)
-                sent |= enrollment
-            except Exception as error:  # noqa: BLE001 - one contact's failure must not stop the batch
-                _logger.warning("Sequence enrollment %s: sending step %s failed", enrollment.id, step.id, exc_info=True)
-                enrollment._block(_("Sending step '%(step)s' failed: %(error)s", step=step.name, error=error))
-        sent._log_on_contacts(step)
-        return sent
+            partner = enrollment.partner_id
+            thread = thread_values[enrollment.id]
+            previous = earlier.get(enrollment.id, [])
+            headers = enrollment._email_headers(thread, step)
+            references = []
+            if step.thread_mode == "reply" and previous and not first_step:
+                subject = "Re: {}".format(previous[0][1].removeprefix("Re: "))
+                references = [message_id for message_id, _subject in previous]
+                headers["In-Reply-To"] = references[-1]
+            message_id = tools.mail.generate_tracking_message_id(f"{enrollment.id}-{enrollment._name}")
+            author = sequence._get_author(partner)
+            result[enrollment.id] = {
+                "message": {
+                    "model": enrollment._name,
+                    "res_id": enrollment.id,
+                    "message_type": "comment",
+                    "subtype_id": comment.id,
+                    "is_internal": False,
+                    "author_id": author.id,
+                    "email_from": sequence._get_email_from(partner),
+                    "subject": " ".join(subject.splitlines()),
+                    "body": Markup(body),
+                    "body_html": enrollment._email_layout(body, author, step),
+                    "message_id": message_id,
+                    "references": " ".join([*references, message_id]),
+                    "reply_to": thread["reply_to"],
+                    "record_alias_domain_id": thread["record_alias_domain_id"],
+                    "record_company_id": thread["record_company_id"],
+                    "email_add_signature": step.use_signature,
+                    "email_layout_xmlid": "sales_sequence.mail_layout_sequence",
+                    "mail_server_id": sequence.mail_server_id.id,
+                    "partner_ids": [Command.link(partner.id)],
+                    "recipient_ids": [Command.link(partner.id)],
+                    "email_cc": step.email_cc or False,
+                    "headers": repr(headers),
+                    "auto_delete": True,
+                    "is_notification": True,
+                    "state": "outgoing",
+                },
+                "touch": {
+                    "enrollment_id": enrollment.id,
+                    "step_id": step.id,
+                    "date": now,
+                    "mailbox": enrollment._get_mailbox(),
+                    "message_id": message_id,
+                    "subject": subject,
+                    "kind": step.step_type,
+                    "variant_id": variant.id if variant else False,
+                },
+            }
+        return result
+
+    def _earlier_emails(self):
+        """{enrollment id: [(Message-Id, subject)] of its emails sent so far, oldest first}, in one query."""
+        # sudo: step runs are engine history; only those of these enrollments are read.
+        touches = (
+            self.env["sales.sequence.touch"]
+            .sudo()
+            .search(
+                [("enrollment_id", "in", self.ids), ("message_id", "!=", False), ("failed", "=", False)],
+                order="date, id",
+            )
+        )
+        earlier = defaultdict(list)
+        for touch in touches:
+            earlier[touch.enrollment_id.id].append((touch.message_id, touch.subject or ""))
+        return earlier
+
+    def _email_headers(self, thread, step):
+        """The headers Odoo's notification would set (X-Odoo-Objects, Return-Path), the RFC 8058 unsubscribe
+        headers and the step's BCC (sent to, never shown)."""
+        self.ensure_one()
+        headers = {"X-Odoo-Objects": f"{self._name}-{self.id}"}
+        # sudo: the bounce address of the alias domain, as Odoo's notification reads it.
+        alias_domain = self.env["mail.alias.domain"].sudo().browse(thread["record_alias_domain_id"])
+        company = self.env["res.company"].sudo().browse(thread["record_company_id"])
+        bounce = alias_domain.bounce_email or company.bounce_email
+        if bounce:
+            headers["Return-Path"] = bounce
+        headers["List-Unsubscribe"] = self._get_list_unsubscribe(thread["reply_to"])
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        if step.email_bcc:
+            headers["Bcc"] = step.email_bcc
+        return headers
+
+    def _email_layout(self, body, author, step):
+        """The email as it leaves: the body and the sender's signature in the sequence layout (no Odoo chrome)."""
+        self.ensure_one()
+        user = author.user_ids[:1]
+        signature = user.signature if step.use_signature and user else ""
+        lang = self.partner_id.lang or self.env.lang
+        return self.env["ir.qweb"]._render(
+            "sales_sequence.mail_layout_sequence",
+            {"message": SimpleNamespace(body=Markup(body)), "signature": signature, "lang": lang},
+            minimal_qcontext=True,
+            lang=lang,
+        )
+
+    def _create_emails(self, step, values, now):
+        """One create per kind of row for the whole batch; the step runs' unique index refuses a second send."""
+        # sudo: as message_post does, the engine writes messages, mails and notifications whatever the user.
+        mails = (
+            self.env["mail.mail"]
+            .sudo()
+            .with_context(clean_context(self.env.context))
+            .create([values[enrollment.id]["message"] for enrollment in self])
+        )
+        self.env["mail.notification"].sudo().create(
+            [
+                {
+                    "author_id": mail.author_id.id,
+                    "is_read": True,
+                    "mail_mail_id": mail.id,
+                    "mail_message_id": mail.mail_message_id.id,
+                    "notification_status": "ready",
+                    "notification_type": "email",
+                    "res_partner_id": enrollment.partner_id.id,
+                }
+                for enrollment, mail in zip(self, mails, strict=True)
+            ]
+        )
+        self.env["sales.sequence.touch"].sudo().create(
+            [
+                {**values[enrollment.id]["touch"], "mail_message_id": mail.mail_message_id.id}
+                for enrollment, mail in zip(self, mails, strict=True)
+            ]
+        )
 
     def _get_thread_values(self, email_from):
         """Per enrollment, the message values message_post would otherwise look up one record at a time."""
@@ -274,7 +425,7 @@ class SalesSequenceEnrollment(models.Model):
             for enrollment in self
         }
 
-    def _log_on_contacts(self, step):
+    def _log_on_contacts(self, step, subjects):
         """A note on each contact's chatter, all in one batch, for the step just sent."""
         if not self:
             return
@@ -284,7 +435,7 @@ class SalesSequenceEnrollment(models.Model):
                 "Sequence %(sequence)s, step '%(step)s' sent: %(subject)s",
                 sequence=enrollment.sequence_id.name,
                 step=step.name,
-                subject=enrollment._done_touches().filtered(lambda touch: touch.step_id == step).subject,
+                subject=subjects[enrollment.id],
             )
         self.partner_id._message_log_batch(bodies=bodies, author_id=step.sequence_id.user_id.partner_id.id)
 
@@ -307,50 +458,3 @@ class SalesSequenceEnrollment(models.Model):
             except Exception as error:  # noqa: BLE001
                 errors[partner.id] = step._explain_render_error(partner, error)
         return rendered, errors
-
-    def _send_step_email(self, step, subject, body, now, thread_values, variant=None):
-        """Post the email on the enrollment's thread: it shows in the chatter and leaves through the mail queue,
-        threaded under the earlier emails in reply mode, from the routed sender, with the step's CC and BCC and the
-        unsubscribe headers (set on the mail by _notify_by_email_get_base_mail_values)."""
-        self.ensure_one()
-        sequence = self.sequence_id
-        earlier = self.touch_ids.filtered(lambda t: t.message_id and not t.failed).sorted("date")
-        threading = {"references": [], "in_reply_to": False}
-        if step.thread_mode == "reply" and earlier and not step._is_first_step():
-            subject = "Re: {}".format(earlier[0].subject.removeprefix("Re: "))
-            threading = {"references": earlier.mapped("message_id"), "in_reply_to": earlier[-1].message_id}
-        mail_context = {
-            **threading,
-            "email_cc": step.email_cc or False,
-            "email_bcc": step.email_bcc or False,
-            "list_unsubscribe": self._get_list_unsubscribe(thread_values["reply_to"]),
-        }
-        message = self.with_context(
-            mail_create_nosubscribe=True, mail_post_autofollow=False, sales_sequence_mail=mail_context
-        ).message_post(
-            body=Markup(body),
-            subject=subject,
-            message_type="comment",
-            subtype_xmlid="mail.mt_comment",
-            author_id=sequence._get_author(self.partner_id).id,
-            email_from=sequence._get_email_from(self.partner_id),
-            partner_ids=self.partner_id.ids,
-            email_layout_xmlid="sales_sequence.mail_layout_sequence",
-            email_add_signature=step.use_signature,
-            mail_server_id=sequence.mail_server_id.id,
-            force_send=False,
-            **thread_values,
-        )
-        self.env["sales.sequence.touch"].create(
-            {
-                "enrollment_id": self.id,
-                "step_id": step.id,
-                "date": now,
-                "mailbox": self._get_mailbox(),
-                "mail_message_id": message.id,
-                "message_id": message.message_id,
-                "subject": subject,
-                "kind": step.step_type,
-                "variant_id": variant.id if variant else False,
-            }
-        )

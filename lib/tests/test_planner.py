@@ -603,7 +603,8 @@ def test_planned_sends_are_open_in_order_and_within_the_limit(case):
 
 @pytest.mark.parametrize(
     ("randomize", "mailboxes", "daily_limit"),
-    [(False, 1, 50), (False, 20, 100), (True, 20, 0), (True, 20, 200)],
+    # One mailbox for all: a backlog of years, which moves as groups; randomized: every send draws its own slot.
+    [(False, 1, 50), (True, 20, 200)],
 )
 def test_ten_thousand_enrollments_of_five_steps(randomize, mailboxes, daily_limit):
     rng = random.Random(42)
