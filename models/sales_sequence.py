@@ -484,7 +484,13 @@ class SalesSequence(models.Model):
                 sequence._check_name_available(
                     vals.get("name", sequence.name), vals.get("company_id", sequence.company_id.id)
                 )
+        archived = self.filtered("active") if vals.get("active") is False else self.browse()
+        restored = self.filtered(lambda s: not s.active) if vals.get("active") else self.browse()
         result = super().write(vals)
+        archived.enrollment_ids.filtered(lambda e: e.state in ("active", "queued"))._pause_for_sequence(archived=True)
+        restored.filtered(lambda s: s.state == "active").enrollment_ids.filtered(
+            lambda e: e.state == "paused" and e.paused_by_sequence
+        )._resume()
         if SCHEDULE_FIELDS.intersection(vals):
             # The send schedule changed: waiting steps move to the new schedule's slots.
             self.enrollment_ids.filtered(lambda e: e.state in ("active", "queued") and e.step_id)._reschedule()

@@ -82,7 +82,8 @@ class SalesSequenceEnrollment(models.Model):
         ondelete="set null",
         domain="[('sequence_id', '=', sequence_id)]",
     )
-    next_run_at = fields.Datetime(string="Next Run", index=True, copy=False)
+    # Indexed by the partial due index alone (init): a second, full index would be rewritten at every step.
+    next_run_at = fields.Datetime(string="Next Run", copy=False)
     date_enrolled = fields.Datetime(string="Enrolled On", default=fields.Datetime.now, readonly=True)
     date_done = fields.Datetime(string="Ended On", readonly=True, copy=False)
     last_touch_at = fields.Datetime(string="Last Step Sent", readonly=True, copy=False)
@@ -100,7 +101,8 @@ class SalesSequenceEnrollment(models.Model):
                 OPEN_ENROLLMENT_STATES,
             )
         )
-        # The run cron's only question: which open enrollments are due.
+        # The run cron's only question: which open enrollments are due. Version 18.0.1.1.0 also had a full index.
+        self.env.cr.execute("DROP INDEX IF EXISTS sales_sequence_enrollment__next_run_at_index")
         self.env.cr.execute(
             SQL(
                 "CREATE INDEX IF NOT EXISTS sales_sequence_enrollment_due_idx "
@@ -399,15 +401,17 @@ class SalesSequenceEnrollment(models.Model):
     def _finish(self):
         self.write(self._get_finish_values())
 
-    def _pause_for_sequence(self):
-        self.env["sales.sequence.event"]._record(self, "pause", _("The sequence was paused."))
-        self.write(
-            {
-                "state": "paused",
-                "paused_by_sequence": True,
-                "state_reason": _("The sequence is paused; steps resume when it is resumed."),
-            }
-        )
+    def _pause_for_sequence(self, archived=False):
+        """Out of the due set while the sequence is paused (or archived): the run cron never scans them."""
+        if archived:
+            event, reason = (
+                _("The sequence was archived."),
+                _("The sequence is archived; steps resume if it is restored."),
+            )
+        else:
+            event, reason = _("The sequence was paused."), _("The sequence is paused; steps resume when it is resumed.")
+        self.env["sales.sequence.event"]._record(self, "pause", event)
+        self.write({"state": "paused", "paused_by_sequence": True, "state_reason": reason})
 
     def _resume(self):
         self.env["sales.sequence.event"]._record(

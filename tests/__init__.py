@@ -12,3 +12,4 @@ from . import test_import
 from . import test_audience
 from . import test_audience_concurrency
 from . import test_step_types
+from . import test_send_batch

@@ -1,0 +1,131 @@
+from datetime import datetime, timedelta
+
+from odoo.tests import tagged
+from odoo.tools import mute_logger
+
+from .common import MONDAY_0700_UTC, SalesSequenceCommon
+
+MONDAY_0800_UTC = datetime(2026, 12, 7, 8, 0)
+
+
+@tagged("post_install", "-at_install", "sales_sequence")
+class TestSendBatch(SalesSequenceCommon):
+    """The run cron sends a chunk with one create per kind of row: its cost per email is constant, whatever the
+    chunk size, and the chatter history stays."""
+
+    def _due(self, size, tag):
+        contacts = self.env["res.partner"].create(
+            [{"name": f"Batch {tag} {i}", "email": f"batch.{tag}.{i}@customer.example.com"} for i in range(size)]
+        )
+        with self.at(MONDAY_0700_UTC):
+            sequence = self._create_sequence(name=f"Batch {tag}", delays=(0, 2))
+            sequence.action_activate()
+            enrollments, _refusals = sequence._enroll_partners(contacts)
+        return sequence, enrollments
+
+    def _queries_to_send(self, size, chunk_size, tag):
+        sequence, enrollments = self._due(size, tag)
+        self.env.flush_all()
+        self.env.cr.precommit.run()
+        with self.at(MONDAY_0800_UTC):
+            before = self.env.cr.sql_log_count
+            self.env["sales.sequence.enrollment"].with_user(self.cron.user_id)._cron_run_sequences(
+                chunk_size=chunk_size
+            )
+            self.env.flush_all()
+            queries = self.env.cr.sql_log_count - before
+        self.assertEqual(len(enrollments.touch_ids), size)
+        sequence.action_pause()  # out of the next measure's due set
+        return queries
+
+    def test_cost_per_email_is_constant_with_the_chunk_size(self):
+        """A chunk costs a fixed number of queries plus a per-email part; the per-email part is the same whatever
+        the chunk size (no query per email, nothing that grows with the chunk)."""
+        self._queries_to_send(5, 5, "warmup")
+        chunk_cost = {}
+        for chunk_size in (10, 25, 50):
+            one_chunk = self._queries_to_send(chunk_size, chunk_size, f"one{chunk_size}")
+            two_chunks = self._queries_to_send(2 * chunk_size, chunk_size, f"two{chunk_size}")
+            chunk_cost[chunk_size] = two_chunks - one_chunk
+        per_email_small = (chunk_cost[25] - chunk_cost[10]) / 15
+        per_email_large = (chunk_cost[50] - chunk_cost[25]) / 25
+        self.assertLessEqual(per_email_small, 0.5, f"chunk costs {chunk_cost}")
+        self.assertLessEqual(per_email_large, 0.5, f"chunk costs {chunk_cost}")
+        self.assertLessEqual(abs(per_email_large - per_email_small), 0.3, f"chunk costs {chunk_cost}")
+        total = self._queries_to_send(100, 50, "total")
+        self.assertLessEqual(total / 100, 3, f"{total} queries for 100 emails")
+
+    def test_chatter_history_and_threading_are_kept(self):
+        sequence, enrollments = self._due(3, "chatter")
+        with self.at(MONDAY_0800_UTC):
+            self.run_cron()
+        for enrollment in enrollments:
+            message = enrollment.message_ids.filtered(lambda m: m.message_type == "comment")
+            self.assertEqual(message.subject, f"Hello {enrollment.partner_id.name}")
+            self.assertEqual(message.partner_ids, enrollment.partner_id)
+            self.assertEqual(message.message_id, enrollment.touch_ids.message_id)
+            self.assertEqual(message.notification_ids.res_partner_id, enrollment.partner_id)
+            self.assertEqual(message.notification_ids.notification_status, "ready")
+            note = enrollment.partner_id.message_ids.filtered(lambda m: "step 'Step 1' sent" in (m.body or ""))
+            self.assertEqual(len(note), 1, "a note on the contact")
+            self.assertFalse(
+                enrollment.message_ids.tracking_value_ids, "no tracking message for the cron's own state changes"
+            )
+        with self.at(MONDAY_0800_UTC + timedelta(days=2)):
+            self.run_cron()
+        first, second = enrollments[0].touch_ids.sorted("date")
+        mail = self.sequence_mails(enrollments[0]).filtered(lambda m: m.mail_message_id.message_id == second.message_id)
+        self.assertEqual(mail.subject, f"Re: Hello {enrollments[0].partner_id.name}")
+        self.assertEqual(mail.references, f"{first.message_id} {second.message_id}")
+        self.assertIn(first.message_id, mail.headers)
+
+    def test_one_bad_email_does_not_stop_the_chunk(self):
+        sequence, enrollments = self._due(4, "bad")
+        sequence.step_ids[0].email_cc = "cc@example.com"
+        # Another worker sent step 1 to the second contact in the meantime: the unique index refuses ours.
+        self.env["sales.sequence.touch"].sudo().create(
+            {"enrollment_id": enrollments[1].id, "step_id": sequence.step_ids[0].id, "subject": "Sent elsewhere"}
+        )
+        with (
+            self.at(MONDAY_0800_UTC),
+            mute_logger("odoo.sql_db", "odoo.addons.sales_sequence.models.sales_sequence_step_email"),
+        ):
+            self.run_cron()
+        self.assertEqual(len(self.sequence_mails(enrollments)), 3, "the others were sent")
+        self.assertEqual(enrollments[1].state, "blocked")
+        self.assertEqual(len(enrollments[1].touch_ids), 1, "never twice")
+        self.assertEqual(set((enrollments - enrollments[1]).mapped("step_id.name")), {"Step 2"})
+
+    def test_archiving_a_sequence_takes_its_enrollments_out_of_the_due_set(self):
+        sequence, enrollments = self._due(3, "archive")
+        with self.at(MONDAY_0800_UTC):
+            sequence.action_archive()
+        self.assertEqual(set(enrollments.mapped("state")), {"paused"})
+        self.assertIn("archived", enrollments[0].state_reason)
+        Enrollment = self.env["sales.sequence.enrollment"]
+        self.assertEqual(Enrollment._count_due(MONDAY_0800_UTC + timedelta(days=30)), 0)
+        self.env.cr.execute(
+            "SELECT count(*) FROM sales_sequence_enrollment WHERE state IN ('active', 'queued') AND id = ANY(%s)",
+            [enrollments.ids],
+        )
+        self.assertEqual(self.env.cr.fetchone()[0], 0, "nothing dead in the due index")
+        with self.at(MONDAY_0800_UTC):
+            sequence.action_unarchive()
+        self.assertEqual(set(enrollments.mapped("state")), {"active"})
+        with self.at(MONDAY_0800_UTC):
+            self.run_cron()
+        self.assertEqual(len(enrollments.touch_ids), 3)
+
+    def test_deleting_a_sequence_leaves_nothing_due(self):
+        sequence, enrollments = self._due(2, "delete")
+        ids = enrollments.ids
+        sequence.unlink()
+        self.env.cr.execute("SELECT count(*) FROM sales_sequence_enrollment WHERE id = ANY(%s)", [ids])
+        self.assertEqual(self.env.cr.fetchone()[0], 0)
+
+    def test_next_run_at_has_only_the_partial_due_index(self):
+        self.env.cr.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'sales_sequence_enrollment' "
+            "AND indexdef LIKE '%%next_run_at%%'"
+        )
+        self.assertEqual([row[0] for row in self.env.cr.fetchall()], ["sales_sequence_enrollment_due_idx"])
