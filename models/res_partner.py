@@ -32,7 +32,6 @@ class ResPartner(models.Model):
     )
     last_contacted_mode = fields.Selection(
         LAST_CONTACTED_MODES,
-        string="Last Contacted Mode",
         default="not_contacted",
         readonly=True,
         index=True,
@@ -40,7 +39,6 @@ class ResPartner(models.Model):
     )
     last_activity_type = fields.Selection(
         [("email", "Email"), ("sms", "SMS"), ("call", "Call"), ("task", "Task"), ("meeting", "Meeting")],
-        string="Last Activity Type",
         readonly=True,
         index=True,
     )

@@ -43,7 +43,7 @@ class SalesSequenceDraft(models.Model):
     body_html = fields.Html(string="Body", sanitize="email_outgoing")
     state = fields.Selection(DRAFT_STATES, string="Status", default="pending", required=True, index=True, readonly=True)
     expires_at = fields.Datetime(string="Expires On", readonly=True)
-    decided_by_id = fields.Many2one("res.users", string="Decided By", readonly=True)
+    decided_by_id = fields.Many2one("res.users", readonly=True)
     decided_at = fields.Datetime(string="Decided On", readonly=True)
     auto_approved = fields.Boolean(readonly=True, help="Approved by the step's auto-approve rule, not by hand.")
     reason = fields.Char(readonly=True)

@@ -46,8 +46,8 @@ class SalesSequenceStep(models.Model):
         help="Email: sent on its own. Email Reminder: prepared for the owner, who reviews, edits and sends it. "
         "Task and Call: an activity for the owner or the contact's salesperson. SMS: a text to the contact's mobile.",
     )
-    activity_summary = fields.Char(string="Activity Summary", help="What the task or call is about.")
-    activity_note = fields.Html(string="Activity Note", sanitize=True)
+    activity_summary = fields.Char(help="What the task or call is about.")
+    activity_note = fields.Html(sanitize=True)
     activity_assignee = fields.Selection(
         [("owner", "Sequence owner"), ("salesperson", "Contact's salesperson")],
         string="Assign To",

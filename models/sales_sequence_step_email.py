@@ -386,7 +386,7 @@ class SalesSequenceEnrollment(models.Model):
         mails = (
             self.env["mail.mail"]
             .sudo()
-            .with_context(clean_context(self.env.context))
+            .with_context(**clean_context(self.env.context))
             .create([values[enrollment.id]["message"] for enrollment in self])
         )
         self.env["mail.notification"].sudo().create(

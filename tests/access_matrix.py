@@ -58,11 +58,11 @@ _DRAFT_OWN = {"read": "own", "write": "own", "create": "-", "unlink": "-"}
 _DRAFT_ALL = {"read": "all", "write": "all", "create": "-", "unlink": "-"}
 
 
-def _role_cells(documents, history, settings, drafts=_NOTHING):
+def _role_cells(documents, history, settings, drafts=None):
     cells = {}
     for model in MODELS:
         if model in DRAFT_MODELS:
-            cells[model] = drafts
+            cells[model] = drafts or _NOTHING
         elif model in HISTORY_MODELS:
             cells[model] = history
         else:

@@ -56,7 +56,7 @@ class TestSendBatch(SalesSequenceCommon):
         self.assertLessEqual(total / 100, 3, f"{total} queries for 100 emails")
 
     def test_chatter_history_and_threading_are_kept(self):
-        sequence, enrollments = self._due(3, "chatter")
+        enrollments = self._due(3, "chatter")[1]
         with self.at(MONDAY_0800_UTC):
             self.run_cron()
         for enrollment in enrollments:

@@ -436,7 +436,7 @@ class TestVariants(StepTypesCommon):
             self.env["sales.sequence.event"]._record(replied_b, "reply", "Re")
         self.assertEqual(variant_b.replied_count, len(replied_b))
         with self.at(MONDAY_0800_UTC):
-            later, _refusals = sequence._enroll_partners(contacts[8:])
+            sequence._enroll_partners(contacts[8:])
         self._run_at(MONDAY_0800_UTC + timedelta(minutes=10))
         self.assertEqual(sequence.step_ids.winner_variant_id, variant_b, "B got replies, A none")
         with self.at(MONDAY_0800_UTC):

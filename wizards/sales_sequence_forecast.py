@@ -153,11 +153,11 @@ class SalesSequenceForecastLine(models.TransientModel):
 
     forecast_id = fields.Many2one("sales.sequence.forecast", required=True, ondelete="cascade")
     partner_id = fields.Many2one("res.partner", string="Contact", readonly=True)
-    step_id = fields.Many2one("sales.sequence.step", string="Step", readonly=True)
+    step_id = fields.Many2one("sales.sequence.step", readonly=True)
     step_type = fields.Selection(related="step_id.step_type")
     planned_at = fields.Datetime(string="Planned On", readonly=True)
     planned_end = fields.Datetime(compute="_compute_planned_end")
-    moved_by = fields.Char(string="Moved By", readonly=True, help="Why the step goes later than its delay says.")
+    moved_by = fields.Char(readonly=True, help="Why the step goes later than its delay says.")
     problem = fields.Char(readonly=True)
 
     @api.depends("planned_at")

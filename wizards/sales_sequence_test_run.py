@@ -102,7 +102,7 @@ class SalesSequenceTestRunLine(models.TransientModel):
     _order = "id"
 
     test_run_id = fields.Many2one("sales.sequence.test.run", required=True, ondelete="cascade")
-    step_id = fields.Many2one("sales.sequence.step", string="Step", readonly=True)
+    step_id = fields.Many2one("sales.sequence.step", readonly=True)
     step_type = fields.Selection(related="step_id.step_type")
     planned_at = fields.Datetime(string="Would Run On", readonly=True)
     subject = fields.Char(readonly=True)
