@@ -38,6 +38,9 @@ CHUNK_SIZE = 50
 BATCH_SIZE = 500
 
 
+# The run cron's jobs: Odoo runs a job in one worker at a time, so a second job lets two workers share the sends.
+RUN_CRON_XMLIDS = ("sales_sequence.ir_cron_run_sequences", "sales_sequence.ir_cron_run_sequences_parallel")
+
 # Cron wake-ups are rounded up to this step: a step leaves at most this late, and a day holds a bounded number of
 # wake-ups however many enrollments fall due at scattered (randomized) minutes.
 TRIGGER_BUCKET = timedelta(minutes=5)
@@ -381,9 +384,10 @@ class SalesSequenceEnrollment(models.Model):
             if enrollment.state in DUE_STATES and enrollment.next_run_at and enrollment.next_run_at <= horizon
         }
         if moments:
-            cron = self.env.ref("sales_sequence.ir_cron_run_sequences", raise_if_not_found=False)
-            if cron:
-                cron._trigger(sorted(moments))
+            for xmlid in RUN_CRON_XMLIDS:
+                cron = self.env.ref(xmlid, raise_if_not_found=False)
+                if cron:
+                    cron._trigger(sorted(moments))
 
     # ------------------------------------------------------------------
     # State changes

@@ -129,3 +129,15 @@ class TestSendBatch(SalesSequenceCommon):
             "AND indexdef LIKE '%%next_run_at%%'"
         )
         self.assertEqual([row[0] for row in self.env.cr.fetchall()], ["sales_sequence_enrollment_due_idx"])
+
+    def test_two_run_jobs_are_woken_so_two_workers_share_the_sends(self):
+        first = self.env.ref("sales_sequence.ir_cron_run_sequences")
+        second = self.env.ref("sales_sequence.ir_cron_run_sequences_parallel")
+        self.assertEqual(first.code, second.code)
+        with (
+            self.capture_triggers("sales_sequence.ir_cron_run_sequences") as woken_first,
+            self.capture_triggers("sales_sequence.ir_cron_run_sequences_parallel") as woken_second,
+        ):
+            self._due(2, "wake")
+        self.assertTrue(woken_first.records)
+        self.assertEqual(woken_first.records.mapped("call_at"), woken_second.records.mapped("call_at"))
