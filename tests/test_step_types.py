@@ -486,6 +486,15 @@ class TestForecast(StepTypesCommon):
         actual = {(touch.partner_id, touch.step_id.name): touch.date for touch in enrollments.touch_ids}
         self.assertEqual(actual, expected)
 
+    def test_forecast_of_a_smart_sequence_assumes_one_step_per_interval(self):
+        sequence = self._mixed_sequence([{}, {}], sequence_type="smart", smart_interval_hours=24)
+        with self.at(MONDAY_0700_UTC):
+            sequence.action_activate()
+            sequence._enroll_partners(self.contacts[:1])
+            action = sequence.with_user(self.user_sales).action_open_forecast()
+        lines = self.env["sales.sequence.forecast.line"].search(action["domain"])
+        self.assertEqual(lines.mapped("planned_at"), [MONDAY_0800_UTC, TUESDAY_0800_UTC])
+
     def test_forecast_of_an_audience_sample_before_activating(self):
         sequence = self._mixed_sequence(
             [{}, {"delay_days": 1}],

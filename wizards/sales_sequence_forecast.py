@@ -7,6 +7,18 @@ from ..lib.send_schedule import ScheduleError
 FORECAST_SAMPLE = 200
 
 
+def plan_steps(sequence):
+    """The steps as the planner sees them. A smart sequence runs one step per interval when its conditions match:
+    its plan assumes they match in order, one interval apart."""
+    if sequence.sequence_type == "smart":
+        interval = max(sequence.smart_interval_hours, 1) / 24
+        return [
+            PlanStep(step.id, interval if position else 0, step.step_type)
+            for position, step in enumerate(sequence.step_ids)
+        ]
+    return [PlanStep(step.id, step.delay_days, step.step_type) for step in sequence.step_ids]
+
+
 class SalesSequenceForecast(models.TransientModel):
     """The dated plan of every step, before activating: for the enrolled contacts, or a sample of the audience,
     computed by the planner the run cron follows (windows, timezones, excluded dates, daily limit, randomized
@@ -55,7 +67,7 @@ class SalesSequenceForecast(models.TransientModel):
         subjects = self._plan_enrollments(sequence, partners, enrollments, now)
         planned = plan(
             subjects,
-            [PlanStep(step.id, step.delay_days, step.step_type) for step in steps],
+            plan_steps(sequence),
             schedule,
             now=now,
             randomize=sequence.randomize,

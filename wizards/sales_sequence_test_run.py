@@ -3,8 +3,9 @@ from markupsafe import Markup
 from odoo import _, fields, models
 from odoo.exceptions import UserError
 
-from ..lib.planner import PlanEnrollment, PlanStep, plan
+from ..lib.planner import PlanEnrollment, plan
 from ..lib.send_schedule import ScheduleError
+from .sales_sequence_forecast import plan_steps
 
 
 class SalesSequenceTestRun(models.TransientModel):
@@ -65,7 +66,7 @@ class SalesSequenceTestRun(models.TransientModel):
         tz = partner.tz if sequence.use_contact_tz and partner.tz else None
         planned = plan(
             [PlanEnrollment(-partner.id, 0, fields.Datetime.now(), tz=tz)],
-            [PlanStep(step.id, step.delay_days, step.step_type) for step in sequence.step_ids],
+            plan_steps(sequence),
             schedule,
             now=fields.Datetime.now(),
             randomize=sequence.randomize,
