@@ -3,6 +3,8 @@ import threading
 from collections import defaultdict
 from datetime import datetime, timedelta
 
+from psycopg2.errors import SerializationFailure
+
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL, email_normalize
@@ -36,6 +38,8 @@ LATE_GRACE = timedelta(minutes=15)
 CHUNK_SIZE = 50
 # Enrollments one cron call handles before reporting progress and letting Odoo call it again.
 BATCH_SIZE = 500
+# Times a cron call takes a new snapshot when locking due rows meets another worker's fresh commit.
+MAX_LOCK_RETRIES = 5
 
 
 # The run cron's jobs: Odoo runs a job in one worker at a time, so a second job lets two workers share the sends.
@@ -476,14 +480,27 @@ class SalesSequenceEnrollment(models.Model):
         auto_commit = not getattr(threading.current_thread(), "testing", False)
         # The cron's own state changes are not tracked in the chatter: its events (the timeline) say what happened.
         self = self.with_context(mail_notrack=True)  # noqa: PLW0642 - the whole run works in this context
-        done = 0
+        self.env["sales.sequence.touch"]._fail_lost_sends()
+        done = retries = 0
         while done < batch_size:
-            enrollments = self._lock_due(now, min(chunk_size, batch_size - done))
+            try:
+                with self.env.cr.savepoint():
+                    enrollments = self._lock_due(now, min(chunk_size, batch_size - done))
+            except SerializationFailure:
+                # Another worker committed a row of our old snapshot (repeatable read): a new transaction sees it.
+                if not auto_commit or retries >= MAX_LOCK_RETRIES:
+                    raise
+                retries += 1
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+                continue
             if not enrollments:
                 break
             enrollments._run_due_step(now)
             done += len(enrollments)
             if auto_commit:
+                # Progress with each chunk: a worker killed later has not run "without progress" for Odoo, which
+                # would otherwise take it for a timeout and postpone the job.
+                self.env["ir.cron"]._notify_progress(done=done, remaining=1)
                 # Commit per chunk releases the row locks and makes each chunk's sends final on their own.
                 self.env.cr.commit()  # pylint: disable=invalid-commit
         remaining = self._count_due(now)

@@ -272,8 +272,14 @@ class SalesSequenceEnrollment(models.Model):
         touch.sudo().failed = True  # sudo: step runs are engine history, users cannot write them
         # Now, not at the next flush: the unique index must see it before the step's next run is inserted.
         touch.flush_recordset(["failed"])
-        previous = self._done_touches().filtered(lambda t: t != touch).sorted("date")[-1:]
-        self.write({"step_id": touch.step_id.id, "last_touch_at": previous.date or False})
+        # Several emails of the enrollment may fail (all queued before the first failure was known): the next step
+        # is the earliest of their steps, never a later one, so no failed step is skipped.
+        done_steps = self._done_touches().step_id
+        failed_steps = self.touch_ids.filtered(lambda t: t.failed and t.step_id not in done_steps).step_id
+        order = list(self.sequence_id.step_ids)
+        earliest = min(failed_steps, key=lambda s: order.index(s) if s in order else len(order))
+        previous = self._done_touches().filtered(lambda t: t.date <= touch.date).sorted("date")[-1:]
+        self.write({"step_id": earliest.id, "last_touch_at": previous.date or False})
 
     # ------------------------------------------------------------------
     # Unsubscribe

@@ -266,7 +266,9 @@ class SalesSequenceEnrollment(models.Model):
                         "Sequence enrollment %s: sending step %s failed", enrollment.id, step.id, exc_info=True
                     )
                     enrollment._block(_("Sending step '%(step)s' failed: %(error)s", step=step.name, error=error))
-        sent._log_on_contacts(step, {e.id: values[e.id]["message"]["subject"] for e in sent})
+        if sent:
+            # Odoo's mail queue runs hourly unless woken: the emails leave now, each chunk as soon as it commits.
+            self.env.ref("mail.ir_cron_mail_scheduler_action")._trigger()
         if advance:
             sent._advance_batch(step, now, schedules)
         return sent

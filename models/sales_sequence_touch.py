@@ -1,6 +1,6 @@
 from markupsafe import Markup
 
-from odoo import _, fields, models, tools
+from odoo import _, api, fields, models, tools
 from odoo.tools import SQL
 
 from ..lib.links import rewrite_links
@@ -53,6 +53,11 @@ class SalesSequenceTouch(models.Model):
         self.env.cr.execute(
             "CREATE UNIQUE INDEX IF NOT EXISTS sales_sequence_touch_sent_once "
             "ON sales_sequence_touch (enrollment_id, step_id) WHERE failed IS NOT TRUE"
+        )
+        # The run cron looks for emails the mail queue left in exception (_fail_lost_sends): a small index.
+        self.env.cr.execute(
+            "CREATE INDEX IF NOT EXISTS sales_sequence_mail_mail_exception_idx "
+            "ON mail_mail (mail_message_id) WHERE state = 'exception'"
         )
 
     def _count_sent_by_mailbox(self, mailbox, start, end):
@@ -198,6 +203,27 @@ class SalesSequenceTouch(models.Model):
             ) % (_("Not interested in these emails?"), url, _("Unsubscribe"))
         return Markup('<p><a href="%s">%s</a></p>') % (url, _("Unsubscribe from these emails"))
 
+    @api.model
+    def _fail_lost_sends(self):
+        """Step runs whose email the mail queue left in exception without telling anyone (the SMTP connection
+        dropped mid-send: Odoo marks the mail before sending, and the error stops its queue before its post-send
+        hook): handled as any send failure, so the step is neither lost nor counted as sent."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            """
+            SELECT t.id, m.failure_reason
+              FROM mail_mail m
+              JOIN sales_sequence_touch t ON t.mail_message_id = m.mail_message_id
+             WHERE m.state = 'exception' AND t.failed IS NOT TRUE AND t.sent_at IS NULL
+            """
+        )
+        rows = self.env.cr.fetchall()
+        # sudo: the engine's own history and enrollments, whoever runs the cron.
+        for touch_id, reason in rows:
+            touch = self.sudo().browse(touch_id)
+            touch.enrollment_id._on_send_failure(touch, reason or _("the connection to the mail server was lost"))
+        return len(rows)
+
     def _mark_sent(self):
         """The mail queue handed the email to the mail server."""
         self.ensure_one()
@@ -206,3 +232,6 @@ class SalesSequenceTouch(models.Model):
         self.env["sales.sequence.event"]._record(
             self.enrollment_id, "send", self.subject, step=self.step_id, touch_id=self.id, date=now
         )
+        # The contact's note says what really left: written when the mail server took the email, so a send that
+        # failed and went again leaves one note.
+        self.enrollment_id.sudo()._log_on_contacts(self.step_id, {self.enrollment_id.id: self.subject})

@@ -57,15 +57,21 @@ class TestSendBatch(SalesSequenceCommon):
 
     def test_chatter_history_and_threading_are_kept(self):
         enrollments = self._due(3, "chatter")[1]
-        with self.at(MONDAY_0800_UTC):
+        with self.mock_mail_gateway(), self.at(MONDAY_0800_UTC):
             self.run_cron()
+            for enrollment in enrollments:
+                self.assertFalse(
+                    enrollment.partner_id.message_ids.filtered(lambda m: "step 'Step 1' sent" in (m.body or "")),
+                    "no note before the email left",
+                )
+            self.env["mail.mail"].sudo().process_email_queue()
         for enrollment in enrollments:
             message = enrollment.message_ids.filtered(lambda m: m.message_type == "comment")
             self.assertEqual(message.subject, f"Hello {enrollment.partner_id.name}")
             self.assertEqual(message.partner_ids, enrollment.partner_id)
             self.assertEqual(message.message_id, enrollment.touch_ids.message_id)
             self.assertEqual(message.notification_ids.res_partner_id, enrollment.partner_id)
-            self.assertEqual(message.notification_ids.notification_status, "ready")
+            self.assertEqual(message.notification_ids.notification_status, "sent")
             note = enrollment.partner_id.message_ids.filtered(lambda m: "step 'Step 1' sent" in (m.body or ""))
             self.assertEqual(len(note), 1, "a note on the contact")
             self.assertFalse(
@@ -74,7 +80,7 @@ class TestSendBatch(SalesSequenceCommon):
         with self.at(MONDAY_0800_UTC + timedelta(days=2)):
             self.run_cron()
         first, second = enrollments[0].touch_ids.sorted("date")
-        mail = self.sequence_mails(enrollments[0]).filtered(lambda m: m.mail_message_id.message_id == second.message_id)
+        mail = self.sequence_mails(enrollments[0]).filtered(lambda m: m.subject.startswith("Re: "))
         self.assertEqual(mail.subject, f"Re: Hello {enrollments[0].partner_id.name}")
         self.assertEqual(mail.references, f"{first.message_id} {second.message_id}")
         self.assertIn(first.message_id, mail.headers)
@@ -141,3 +147,42 @@ class TestSendBatch(SalesSequenceCommon):
             self._due(2, "wake")
         self.assertTrue(woken_first.records)
         self.assertEqual(woken_first.records.mapped("call_at"), woken_second.records.mapped("call_at"))
+
+    def test_two_failed_emails_rewind_to_the_earliest_step(self):
+        """Both emails were queued before the first failure was known: resuming sends step 1 again, never skips it."""
+        sequence = self._create_sequence(name="Two failures", delays=(0, 0))
+        with self.at(MONDAY_0700_UTC):
+            sequence.action_activate()
+            enrollment = sequence._enroll_partners(self.contacts[:1])[0]
+        with self.at(MONDAY_0800_UTC):
+            self.run_cron()
+        with self.at(MONDAY_0800_UTC + timedelta(minutes=6)):
+            self.run_cron()
+        first, second = enrollment.touch_ids.sorted("date")
+        self.assertEqual(enrollment.state, "finished")
+        for touch in (first, second):  # the mail queue reports each failure, step 1 first
+            enrollment._on_send_failure(touch, "Connection refused")
+        self.assertEqual(enrollment.state, "paused")
+        self.assertEqual(enrollment.step_id, sequence.step_ids[0], "the earliest failed step")
+        with self.at(MONDAY_0800_UTC + timedelta(hours=1)):
+            enrollment.action_resume()
+            self.run_cron()
+        with self.at(MONDAY_0800_UTC + timedelta(hours=1, minutes=6)):
+            self.run_cron()
+        sent_steps = enrollment.touch_ids.filtered(lambda t: not t.failed).step_id
+        self.assertEqual(sent_steps, sequence.step_ids, "each step once")
+        self.assertEqual(enrollment.state, "finished")
+
+    def test_an_email_left_in_exception_without_a_report_is_a_send_failure(self):
+        """The SMTP connection dropped mid-send: Odoo left the mail in exception without its post-send hook."""
+        enrollment = self._due(1, "lost")[1]
+        with self.at(MONDAY_0800_UTC):
+            self.run_cron()
+        mail = self.sequence_mails(enrollment)
+        mail.write({"state": "exception", "failure_reason": "SMTPServerDisconnected"})
+        with self.at(MONDAY_0800_UTC + timedelta(minutes=10)):
+            self.run_cron()
+        self.assertTrue(enrollment.touch_ids.failed)
+        self.assertEqual(enrollment.state, "paused")
+        self.assertIn("SMTPServerDisconnected", enrollment.state_reason)
+        self.assertEqual(enrollment.step_id, enrollment.sequence_id.step_ids[0])
