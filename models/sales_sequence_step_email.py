@@ -14,6 +14,9 @@ from .sales_sequence_enrollment import cached_schedule
 
 _logger = logging.getLogger(__name__)
 
+# Where the body goes in the layout rendered once per batch (see _email_layout): a string no email contains.
+LAYOUT_BODY_MARKER = "<!--sales-sequence-body-5f0c8a1e-->"
+
 
 class SalesSequenceEnrollment(models.Model):
     """The email executors: email steps (with approval and A/B variants) and email reminders."""
@@ -281,6 +284,7 @@ class SalesSequenceEnrollment(models.Model):
         earlier = self._earlier_emails()
         comment = self.env.ref("mail.mt_comment")
         first_step = step._is_first_step()
+        layouts = {}
         result = {}
         for enrollment in self:
             subject, body, variant = contents[enrollment.id]
@@ -306,7 +310,7 @@ class SalesSequenceEnrollment(models.Model):
                     "email_from": sequence._get_email_from(partner),
                     "subject": " ".join(subject.splitlines()),
                     "body": Markup(body),
-                    "body_html": enrollment._email_layout(body, author, step),
+                    "body_html": enrollment._email_layout(body, author, step, layouts),
                     "message_id": message_id,
                     "references": " ".join([*references, message_id]),
                     "reply_to": thread["reply_to"],
@@ -369,18 +373,33 @@ class SalesSequenceEnrollment(models.Model):
             headers["Bcc"] = step.email_bcc
         return headers
 
-    def _email_layout(self, body, author, step):
-        """The email as it leaves: the body and the sender's signature in the sequence layout (no Odoo chrome)."""
+    def _email_layout(self, body, author, step, layouts):
+        """The email as it leaves: the body and the sender's signature in the sequence layout (no Odoo chrome).
+        The layout is rendered once per signature and language (`layouts` caches it) around a marker the body
+        replaces: the same HTML as rendering it per email, without a QWeb render per email."""
         self.ensure_one()
         user = author.user_ids[:1]
         signature = user.signature if step.use_signature and user else ""
         lang = self.partner_id.lang or self.env.lang
-        return self.env["ir.qweb"]._render(
-            "sales_sequence.mail_layout_sequence",
-            {"message": SimpleNamespace(body=Markup(body)), "signature": signature, "lang": lang},
-            minimal_qcontext=True,
-            lang=lang,
-        )
+        key = (signature, lang)
+        if key not in layouts:
+            layouts[key] = str(
+                self.env["ir.qweb"]._render(
+                    "sales_sequence.mail_layout_sequence",
+                    {"message": SimpleNamespace(body=Markup(LAYOUT_BODY_MARKER)), "signature": signature, "lang": lang},
+                    minimal_qcontext=True,
+                    lang=lang,
+                )
+            )
+        before, marker, after = layouts[key].partition(LAYOUT_BODY_MARKER)
+        if not marker:  # a customized layout that does not show the body as is: render it for this email
+            return self.env["ir.qweb"]._render(
+                "sales_sequence.mail_layout_sequence",
+                {"message": SimpleNamespace(body=Markup(body)), "signature": signature, "lang": lang},
+                minimal_qcontext=True,
+                lang=lang,
+            )
+        return Markup(before + str(body) + after)
 
     def _create_emails(self, step, values, now):
         """One create per kind of row for the whole batch; the step runs' unique index refuses a second send."""
