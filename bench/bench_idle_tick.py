@@ -215,7 +215,15 @@ def cleanup(env):
         "(SELECT id FROM sales_sequence_enrollment WHERE sequence_id = ANY(%s))",
         [ids],
     )
+    env.cr.execute(
+        "DELETE FROM mail_followers WHERE res_model = 'sales.sequence.enrollment' AND res_id IN "
+        "(SELECT id FROM sales_sequence_enrollment WHERE sequence_id = ANY(%s))",
+        [ids],
+    )
     env.cr.execute("DELETE FROM sales_sequence_enrollment WHERE sequence_id = ANY(%s)", [ids])
+    # The sequences' own chatter (the template sequence was made through the ORM) and followers.
+    env.cr.execute("DELETE FROM mail_message WHERE model = 'sales.sequence' AND res_id = ANY(%s)", [ids])
+    env.cr.execute("DELETE FROM mail_followers WHERE res_model = 'sales.sequence' AND res_id = ANY(%s)", [ids])
     env.cr.execute("DELETE FROM sales_sequence WHERE id = ANY(%s)", [ids])
     env.cr.execute("DELETE FROM res_partner WHERE email LIKE %s", [f"{PARTNER_TAG}.%@bench.example.com"])
     env.cr.execute("DELETE FROM resource_calendar WHERE name = %s", [f"{PREFIX} hours"])

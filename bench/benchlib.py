@@ -278,9 +278,13 @@ def delete_sequence(env, sequence, partner_ids=()):
     )
     if partner_ids:
         env.cr.execute("DELETE FROM mail_message WHERE model = 'res.partner' AND res_id = ANY(%s)", [list(partner_ids)])
+    env.cr.execute(
+        "DELETE FROM mail_followers WHERE res_model = 'sales.sequence.enrollment' AND res_id = ANY(%s)",
+        [enrollment_ids],
+    )
     env.cr.execute("DELETE FROM sales_sequence_enrollment WHERE id = ANY(%s)", [enrollment_ids])
     env.invalidate_all()
-    sequence.unlink()
+    sequence.unlink()  # through the ORM: its own chatter and followers go with it
     env.cr.commit()
 
 
