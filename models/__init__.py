@@ -1,4 +1,6 @@
 from . import sales_sequence_guard_mixin
+from . import sales_sequence_metrics_mixin
+from . import sales_sequence_render_mixin
 from . import sales_sequence
 from . import sales_sequence_step
 from . import sales_sequence_audience

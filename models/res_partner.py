@@ -1,3 +1,5 @@
+from collections import defaultdict
+
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
@@ -48,17 +50,26 @@ class ResPartner(models.Model):
         return [("partner_id", "child_of", self.ids)]
 
     def _compute_sales_sequence_enrollment_count(self):
-        Enrollment = self.env["sales.sequence.enrollment"]
+        """Counts per contact from one grouped query; an account (a company) adds up the contacts under it."""
+        members = {partner.id: {partner.id} for partner in self}
+        for company in self.filtered("is_company"):
+            members[company.id] = set(self.with_context(active_test=False)._search([("id", "child_of", company.id)]))
+        groups = self.env["sales.sequence.enrollment"]._read_group(
+            [("partner_id", "in", list(set().union(*members.values())))],
+            ["partner_id", "state", "paused_by_sequence"],
+            ["__count"],
+        )
+        totals = defaultdict(lambda: [0, 0, 0])  # contact id: [all, running, paused by a person or a reply]
+        for contact, state, by_sequence, count in groups:
+            figures = totals[contact.id]
+            figures[0] += count
+            figures[1] += count if state in ("active", "queued") else 0
+            figures[2] += count if state == "paused" and not by_sequence else 0
         for partner in self:
-            domain = (
-                partner._sales_sequence_enrollment_domain() if partner.is_company else [("partner_id", "=", partner.id)]
-            )
-            groups = dict(Enrollment._read_group(domain, ["state"], ["__count"]))
-            partner.sales_sequence_enrollment_count = sum(groups.values())
-            partner.sales_sequence_running_count = sum(groups.get(state, 0) for state in ("active", "queued"))
-            partner.sales_sequence_paused_count = Enrollment.search_count(
-                [*domain, ("state", "=", "paused"), ("paused_by_sequence", "=", False)]
-            )
+            figures = [sum(totals[member][i] for member in members[partner.id]) for i in range(3)]
+            partner.sales_sequence_enrollment_count = figures[0]
+            partner.sales_sequence_running_count = figures[1]
+            partner.sales_sequence_paused_count = figures[2]
 
     def action_resume_sales_sequences(self):
         """Resume the contact's (or the account's contacts') enrollments paused by a reply or by hand, in the

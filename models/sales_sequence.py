@@ -30,24 +30,13 @@ DEFAULT_CALENDAR_XMLID = "sales_sequence.resource_calendar_send_hours"
 DEFAULT_CALENDAR_HOURS = (9.0, 17.0)
 
 
-def apply_metrics(record, figures):
-    """Write the figures of `_metrics` and their rates on a sequence or a step."""
-    for key in ("sent", "delivered", "opened", "clicked", "replied", "bounced", "unsubscribed", "sms", "activities"):
-        record[f"metric_{key}"] = figures.get(key, 0)
-    sent = figures.get("sent", 0)
-    delivered = figures.get("delivered", 0) or sent
-    record.open_rate = 100.0 * figures.get("opened", 0) / delivered if delivered else 0.0
-    record.click_rate = 100.0 * figures.get("clicked", 0) / delivered if delivered else 0.0
-    record.reply_rate = 100.0 * figures.get("replied", 0) / sent if sent else 0.0
-    record.bounce_rate = 100.0 * figures.get("bounced", 0) / sent if sent else 0.0
-
-
 class SalesSequence(models.Model):
     _name = "sales.sequence"
     _description = "Sales Sequence"
-    _inherit = ["mail.thread", "mail.activity.mixin", "sales.sequence.guard.mixin"]
+    _inherit = ["mail.thread", "mail.activity.mixin", "sales.sequence.guard.mixin", "sales.sequence.metrics.mixin"]
     _order = "name, id"
     _check_company_auto = True
+    _metrics_group_field = "sequence_id"
 
     name = fields.Char(required=True, tracking=True)
     description = fields.Text()
@@ -210,19 +199,6 @@ class SalesSequence(models.Model):
     metric_enrolled = fields.Integer(string="Enrolled", compute="_compute_enrollment_counts")
     metric_active = fields.Integer(string="Running", compute="_compute_enrollment_counts")
     metric_finished = fields.Integer(string="Finished", compute="_compute_enrollment_counts")
-    metric_sent = fields.Integer(string="Sent", compute="_compute_metrics")
-    metric_delivered = fields.Integer(string="Delivered", compute="_compute_metrics")
-    metric_opened = fields.Integer(string="Opened", compute="_compute_metrics")
-    metric_clicked = fields.Integer(string="Clicked", compute="_compute_metrics")
-    metric_replied = fields.Integer(string="Replied", compute="_compute_metrics")
-    metric_bounced = fields.Integer(string="Bounced", compute="_compute_metrics")
-    metric_unsubscribed = fields.Integer(string="Unsubscribed", compute="_compute_metrics")
-    metric_sms = fields.Integer(string="SMS Sent", compute="_compute_metrics")
-    metric_activities = fields.Integer(string="Tasks and Calls", compute="_compute_metrics")
-    open_rate = fields.Float(string="Open Rate (%)", compute="_compute_metrics", digits=(5, 1))
-    click_rate = fields.Float(string="Click Rate (%)", compute="_compute_metrics", digits=(5, 1))
-    reply_rate = fields.Float(string="Reply Rate (%)", compute="_compute_metrics", digits=(5, 1))
-    bounce_rate = fields.Float(string="Bounce Rate (%)", compute="_compute_metrics", digits=(5, 1))
     enrollment_count = fields.Integer(compute="_compute_enrollment_counts")
     enrollment_active_count = fields.Integer(compute="_compute_enrollment_counts")
     enrollment_queued_count = fields.Integer(compute="_compute_enrollment_counts")
@@ -408,11 +384,6 @@ class SalesSequence(models.Model):
             sequence.metric_enrolled = sequence.enrollment_count
             sequence.metric_active = by_state["active"] + by_state["queued"]
             sequence.metric_finished = sequence.enrollment_finished_count
-
-    def _compute_metrics(self):
-        metrics = self.env["sales.sequence.touch"]._metrics("sequence_id", self._origin.ids)
-        for sequence in self:
-            apply_metrics(sequence, metrics.get(sequence._origin.id, {}))
 
     def _compute_attention_count(self):
         counts = dict(

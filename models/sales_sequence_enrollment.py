@@ -635,20 +635,17 @@ class SalesSequenceEnrollment(models.Model):
         facts = self._previous_email_facts()
         matching = self._contacts_matching(conditions)
         labels = dict(conditions._fields["condition_type"]._description_selection(self.env))
-        skipped = self.browse()
+        skipped = defaultdict(lambda: self.browse())  # (failed condition, slot): enrollments, skipped together
         for enrollment in self:
             failed = failed_condition(types, facts[enrollment.id])
             if failed is None and enrollment.partner_id not in matching:
                 failed = "contact"
             if failed:
-                enrollment._skip_step(
-                    step,
-                    _("Condition not met: %(condition)s. Step skipped.", condition=labels[failed]),
-                    enrollment.next_run_at or now,
-                    schedules,
-                )
-                skipped |= enrollment
-        return self - skipped
+                skipped[(failed, enrollment.next_run_at or now)] |= enrollment
+        for (failed, at), enrollments in skipped.items():
+            reason = _("Condition not met: %(condition)s. Step skipped.", condition=labels[failed])
+            enrollments._skip_step(step, reason, at, schedules)
+        return self.filtered(lambda e: not any(e in group for group in skipped.values()))
 
     def _skip_step(self, step, reason, at, schedules=None):
         """Skip `step` with the reason: the next step is scheduled from `at` as if the step had run then."""

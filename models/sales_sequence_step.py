@@ -4,7 +4,6 @@ from odoo.tools.safe_eval import safe_eval
 
 from ..lib import placeholders
 from ..lib.variants import VariantStats, pick_winner
-from .sales_sequence import apply_metrics
 
 MAX_DELAY_DAYS = 365
 STEP_TYPES = [
@@ -23,12 +22,10 @@ class SalesSequenceStep(models.Model):
 
     _name = "sales.sequence.step"
     _description = "Sales Sequence Step"
-    _inherit = ["mail.render.mixin", "sales.sequence.guard.mixin"]
+    _inherit = ["sales.sequence.render.mixin", "sales.sequence.guard.mixin", "sales.sequence.metrics.mixin"]
     _order = "sequence, id"
-    # Like mail.template: the cron renders steps later as superuser, so who may save dynamic code is checked when
-    # the step is written (mail.group_mail_template_editor), not when it is rendered.
-    _unrestricted_rendering = True
     _immutable_fields = ("sequence_id",)
+    _metrics_group_field = "step_id"
 
     sequence_id = fields.Many2one(
         "sales.sequence", string="Sales Sequence", required=True, index=True, ondelete="cascade"
@@ -96,19 +93,6 @@ class SalesSequenceStep(models.Model):
     auto_approve_after = fields.Integer(string="After Approvals", default=10)
     auto_approve_daily_cap = fields.Integer(string="Auto-Approvals per Day", default=20)
     auto_approve_preview = fields.Char(string="Auto-Approve Preview", compute="_compute_auto_approve_preview")
-    metric_sent = fields.Integer(string="Sent", compute="_compute_metrics")
-    metric_delivered = fields.Integer(string="Delivered", compute="_compute_metrics")
-    metric_opened = fields.Integer(string="Opened", compute="_compute_metrics")
-    metric_clicked = fields.Integer(string="Clicked", compute="_compute_metrics")
-    metric_replied = fields.Integer(string="Replied", compute="_compute_metrics")
-    metric_bounced = fields.Integer(string="Bounced", compute="_compute_metrics")
-    metric_unsubscribed = fields.Integer(string="Unsubscribed", compute="_compute_metrics")
-    metric_sms = fields.Integer(string="SMS Sent", compute="_compute_metrics")
-    metric_activities = fields.Integer(string="Tasks and Calls", compute="_compute_metrics")
-    open_rate = fields.Float(string="Open Rate (%)", compute="_compute_metrics", digits=(5, 1))
-    click_rate = fields.Float(string="Click Rate (%)", compute="_compute_metrics", digits=(5, 1))
-    reply_rate = fields.Float(string="Reply Rate (%)", compute="_compute_metrics", digits=(5, 1))
-    bounce_rate = fields.Float(string="Bounce Rate (%)", compute="_compute_metrics", digits=(5, 1))
     delay_days = fields.Integer(
         string="Delay (days)",
         default=0,
@@ -144,7 +128,6 @@ class SalesSequenceStep(models.Model):
         string="Add Sender's Signature", default=True, help="End the email with the sender's Odoo signature."
     )
     is_first_step = fields.Boolean(compute="_compute_is_first_step")
-    render_model = fields.Char(compute="_compute_render_model")
 
     _sql_constraints = [
         (
@@ -154,11 +137,6 @@ class SalesSequenceStep(models.Model):
         ),
     ]
 
-    def _compute_metrics(self):
-        metrics = self.env["sales.sequence.touch"]._metrics("step_id", self._origin.ids)
-        for step in self:
-            apply_metrics(step, metrics.get(step._origin.id, {}))
-
     @api.depends("sequence_id.step_ids", "sequence")
     def _compute_is_first_step(self):
         for step in self:
@@ -166,14 +144,6 @@ class SalesSequenceStep(models.Model):
 
     def _immutable_field_message(self, field):
         return _("Sales Sequence: a step cannot move to another sequence. Copy the step there instead.")
-
-    def _compute_render_model(self):
-        self.render_model = "res.partner"
-
-    def _render_lang(self, res_ids, engine="inline_template"):
-        # Each contact reads the step in their own language. Read directly rather than through a "{{ object.lang }}"
-        # template, which users outside mail.group_mail_template_editor may not save.
-        return {partner.id: partner.lang for partner in self.env["res.partner"].browse(res_ids)}
 
     # ------------------------------------------------------------------
     # One placeholder language: {{ object.field }} in the body too
@@ -187,25 +157,6 @@ class SalesSequenceStep(models.Model):
         # The ORM appends new steps to a cached step_ids whatever their order: re-read it in order.
         steps.sequence_id.invalidate_recordset(["step_ids"])
         return steps
-
-    @api.model
-    def _normalize_placeholders(self, vals):
-        """Store {{ }} typed in the body as QWeb, which the editor shows as placeholders."""
-        if vals.get("body_html"):
-            vals["body_html"] = placeholders.inline_to_qweb(vals["body_html"])
-
-    def _render_template(self, template_src, model, res_ids, engine="inline_template", add_context=None, options=None):
-        # Whatever path wrote the body (translation, SQL, an older version), {{ }} renders in it.
-        if engine == "qweb":
-            template_src = placeholders.inline_to_qweb(template_src)
-        return super()._render_template(
-            template_src, model, res_ids, engine=engine, add_context=add_context, options=options
-        )
-
-    @api.model
-    def _has_unsafe_expression_template_qweb(self, template_src, model):
-        # {{ }} becomes QWeb at rendering: judge what will run, not the text the user typed.
-        return super()._has_unsafe_expression_template_qweb(placeholders.inline_to_qweb(template_src), model)
 
     @api.constrains("delay_days")
     def _check_delay_days(self):

@@ -47,10 +47,11 @@ class SalesSequenceEnrollment(models.Model):
                 summary=step.activity_summary,
             )
         )
-        for enrollment in self - waiting:
-            touch = done_before.get(enrollment.id)
-            enrollment._advance_after(step, (touch.done_at if touch else None) or now, schedules)
-        new.last_touch_at = now
+        moving = self - waiting
+        for enrollment in moving & finished:  # the activity was done before: the next delay counts from then
+            enrollment._advance_after(step, done_before[enrollment.id].done_at, schedules)
+        (moving - finished)._advance_batch(step, now, schedules)
+        (new & waiting).last_touch_at = now
 
     def _touches_of(self, step):
         """{enrollment id: its run of `step`} for those that already ran it."""

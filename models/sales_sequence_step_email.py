@@ -381,25 +381,20 @@ class SalesSequenceEnrollment(models.Model):
         user = author.user_ids[:1]
         signature = user.signature if step.use_signature and user else ""
         lang = self.partner_id.lang or self.env.lang
-        key = (signature, lang)
-        if key not in layouts:
-            layouts[key] = str(
-                self.env["ir.qweb"]._render(
-                    "sales_sequence.mail_layout_sequence",
-                    {"message": SimpleNamespace(body=Markup(LAYOUT_BODY_MARKER)), "signature": signature, "lang": lang},
-                    minimal_qcontext=True,
-                    lang=lang,
-                )
-            )
-        before, marker, after = layouts[key].partition(LAYOUT_BODY_MARKER)
+        if (signature, lang) not in layouts:
+            layouts[signature, lang] = str(self._render_layout(LAYOUT_BODY_MARKER, signature, lang))
+        before, marker, after = layouts[signature, lang].partition(LAYOUT_BODY_MARKER)
         if not marker:  # a customized layout that does not show the body as is: render it for this email
-            return self.env["ir.qweb"]._render(
-                "sales_sequence.mail_layout_sequence",
-                {"message": SimpleNamespace(body=Markup(body)), "signature": signature, "lang": lang},
-                minimal_qcontext=True,
-                lang=lang,
-            )
+            return self._render_layout(body, signature, lang)
         return Markup(before + str(body) + after)
+
+    def _render_layout(self, body, signature, lang):
+        return self.env["ir.qweb"]._render(
+            "sales_sequence.mail_layout_sequence",
+            {"message": SimpleNamespace(body=Markup(body)), "signature": signature, "lang": lang},
+            minimal_qcontext=True,
+            lang=lang,
+        )
 
     def _create_emails(self, step, values, now):
         """One create per kind of row for the whole batch; the step runs' unique index refuses a second send."""

@@ -60,8 +60,7 @@ class SalesSequenceEnrollment(models.Model):
                 text=texts[enrollment.partner_id.id],
             )
         textable.partner_id._message_log_batch(bodies=bodies, author_id=step.sequence_id.user_id.partner_id.id)
-        for enrollment in textable:
-            enrollment._advance_after(step, now, schedules)
+        textable._advance_batch(step, now, schedules)
         cron = self.env.ref("sms.ir_cron_sms_scheduler_action", raise_if_not_found=False)
         if cron and sms:
             cron._trigger()

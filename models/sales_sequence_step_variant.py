@@ -1,7 +1,5 @@
 from odoo import _, api, fields, models
 
-from ..lib import placeholders
-
 
 class SalesSequenceStepVariant(models.Model):
     """One version (A, B, ...) of an email step's subject and body. Each enrollment gets one, reproducibly; once
@@ -9,10 +7,8 @@ class SalesSequenceStepVariant(models.Model):
 
     _name = "sales.sequence.step.variant"
     _description = "Sales Sequence Email Variant"
-    _inherit = ["mail.render.mixin", "sales.sequence.guard.mixin"]
+    _inherit = ["sales.sequence.render.mixin", "sales.sequence.guard.mixin"]
     _order = "id"
-    # Rendered by the cron as superuser, like the step itself: authoring rights are checked when it is written.
-    _unrestricted_rendering = True
     _immutable_fields = ("step_id",)
 
     step_id = fields.Many2one("sales.sequence.step", required=True, index=True, ondelete="cascade")
@@ -27,7 +23,6 @@ class SalesSequenceStepVariant(models.Model):
         render_engine="qweb",
         render_options={"post_process": True},
     )
-    render_model = fields.Char(compute="_compute_render_model")
     sent_count = fields.Integer(string="Sent", compute="_compute_metrics")
     replied_count = fields.Integer(string="Replied", compute="_compute_metrics")
     opened_count = fields.Integer(string="Opened", compute="_compute_metrics")
@@ -35,34 +30,12 @@ class SalesSequenceStepVariant(models.Model):
     reply_rate = fields.Float(string="Reply Rate (%)", compute="_compute_metrics", digits=(5, 1))
     is_winner = fields.Boolean(compute="_compute_metrics")
 
-    def _compute_render_model(self):
-        self.render_model = "res.partner"
-
-    def _render_lang(self, res_ids, engine="inline_template"):
-        return {partner.id: partner.lang for partner in self.env["res.partner"].browse(res_ids)}
-
-    def _render_template(self, template_src, model, res_ids, engine="inline_template", add_context=None, options=None):
-        if engine == "qweb":
-            template_src = placeholders.inline_to_qweb(template_src)
-        return super()._render_template(
-            template_src, model, res_ids, engine=engine, add_context=add_context, options=options
-        )
-
-    @api.model
-    def _has_unsafe_expression_template_qweb(self, template_src, model):
-        return super()._has_unsafe_expression_template_qweb(placeholders.inline_to_qweb(template_src), model)
-
     @api.model_create_multi
     def create(self, vals_list):
-        for vals in vals_list:
-            if vals.get("body_html"):
-                vals["body_html"] = placeholders.inline_to_qweb(vals["body_html"])
-        return super().create(vals_list)
+        return super().create([self._normalize_placeholders(dict(vals)) for vals in vals_list])
 
     def write(self, vals):
-        if vals.get("body_html"):
-            vals = dict(vals, body_html=placeholders.inline_to_qweb(vals["body_html"]))
-        return super().write(vals)
+        return super().write(self._normalize_placeholders(dict(vals)))
 
     def _compute_metrics(self):
         stats = self.env["sales.sequence.touch"]._variant_stats(self._origin.ids)
