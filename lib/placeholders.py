@@ -8,16 +8,50 @@ turns ``{{ expr }}`` inside an HTML body into QWeb before rendering, so both for
 * in an attribute, ``href="https://x.test/{{ object.id }}"`` becomes ``t-attf-href="..."``, QWeb's own
   attribute-format syntax, which reads ``{{ }}`` itself.
 
-It also lists the expressions a template uses, so a failed rendering can name the placeholder that broke.
+A default follows three bars, as in Odoo's own inline templates: ``{{ object.first_name ||| there }}`` becomes
+``<t t-out="object.first_name">there</t>``, which Odoo renders as "there" when the field is empty.
+
+It also lists the expressions a template holds, so that what a user may write is judged on the raw text (comments
+and multi-line placeholders included, which a renderer would skip but an attacker would not), and so that a failed
+rendering can name its placeholder without evaluating anything.
 
 Plain Python (lxml, which Odoo depends on): no Odoo import.
 """
 
 import re
+from html import unescape
 
 from lxml import etree, html
 
 PLACEHOLDER_RE = re.compile(r"\{\{(.+?)\}\}", re.DOTALL)
+DEFAULT_SEPARATOR = "|||"
+# The merge fields every user may write in a sequence, on top of Odoo's own short list: fields of the contact read
+# by Odoo's restricted (regex) renderer, with the reader's rights, nothing evaluated. (path, what it gives)
+MERGE_FIELDS = (
+    ("object.first_name", "First name"),
+    ("object.last_name", "Last name"),
+    ("object.name", "Full name"),
+    ("object.title.name", "Title"),
+    ("object.function", "Job position"),
+    ("object.commercial_company_name", "Company"),
+    ("object.parent_id.name", "Company (parent contact)"),
+    ("object.email", "Email"),
+    ("object.phone", "Phone"),
+    ("object.mobile", "Mobile"),
+    ("object.street", "Street"),
+    ("object.city", "City"),
+    ("object.zip", "Zip"),
+    ("object.state_id.name", "State"),
+    ("object.country_id.name", "Country"),
+    ("object.website", "Website"),
+    ("object.user_id.name", "The contact's salesperson"),
+    ("object.user_id.email", "The salesperson's email"),
+    ("object.user_id.signature", "The salesperson's signature"),
+)
+# Any QWeb attribute anywhere in a text, comments included, with its (still escaped) value.
+QWEB_ATTRIBUTE_RE = re.compile(r"""\bt-([\w:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
+# The only QWeb directive a user outside the Mail Template Editor group may write, as Odoo's restricted mode.
+SAFE_QWEB_ATTRIBUTES = ("out",)
 # QWeb attributes that hold a Python expression (t-attf-* hold a format string with {{ }} placeholders).
 QWEB_EXPRESSION_ATTRIBUTES = ("t-out", "t-esc", "t-raw", "t-if", "t-elif", "t-foreach", "t-value")
 WRAPPER = "sales-sequence-wrapper"
@@ -61,7 +95,10 @@ def _convert_text(element, which):
     nodes = []
     for index in range(1, len(pieces), 2):
         node = etree.Element("t")
-        node.set("t-out", pieces[index].strip())
+        expression, default = split_default(pieces[index])
+        node.set("t-out", expression)
+        if default:
+            node.text = default
         node.tail = pieces[index + 1]
         nodes.append(node)
     if which == "text":
@@ -85,7 +122,7 @@ def expressions(source, is_html=True):
     expressions of its QWeb attributes."""
     if not source:
         return []
-    found = [match.strip() for match in PLACEHOLDER_RE.findall(source)]
+    found = [split_default(match)[0] for match in PLACEHOLDER_RE.findall(source)]
     if is_html and "t-" in source:
         root = html.fragment_fromstring(source, create_parent=WRAPPER)
         for element in root.iter():
@@ -97,3 +134,59 @@ def expressions(source, is_html=True):
                 elif name.startswith("t-attf-"):
                     found.extend(match.strip() for match in PLACEHOLDER_RE.findall(value))
     return list(dict.fromkeys(expression for expression in found if expression))
+
+
+def split_default(placeholder):
+    """(expression, default) of the inside of a ``{{ }}``: ``object.first_name ||| there`` gives
+    ("object.first_name", "there")."""
+    expression, _separator, default = placeholder.partition(DEFAULT_SEPARATOR)
+    return expression.strip(), default.strip()
+
+
+def placeholder_count(source):
+    """How many {{ }} placeholders and QWeb attributes `source` holds, wherever they stand."""
+    if not source:
+        return 0
+    return len(PLACEHOLDER_RE.findall(source)) + len(QWEB_ATTRIBUTE_RE.findall(source))
+
+
+def forbidden_expressions(source, allowed):
+    """What in `source` a user restricted to the `allowed` expressions may not write, read from the raw text:
+    every {{ }} (multi-line, inside an HTML comment or an attribute, all the same) whose expression is not
+    allowed, and every QWeb attribute but a t-out of an allowed expression. An empty list: the text is safe."""
+    if not source:
+        return []
+    allowed = {expression.strip() for expression in allowed}
+    found = []
+    for placeholder in PLACEHOLDER_RE.findall(source):
+        expression, _default = split_default(placeholder)
+        if expression not in allowed:
+            found.append(f"{{{{ {expression} }}}}")
+    for match in QWEB_ATTRIBUTE_RE.finditer(source):
+        directive = match.group(1).lower()
+        value = unescape(next((v for v in match.groups()[1:] if v is not None), ""))
+        if directive not in SAFE_QWEB_ATTRIBUTES or value.strip() not in allowed:
+            found.append(f't-{directive}="{value.strip()}"')
+    return list(dict.fromkeys(found))
+
+
+def field_path(expression):
+    """The field names of an ``object.a.b`` expression, ["a", "b"]; None for anything else (a call, an
+    operator, another variable): only such paths are read by Odoo's restricted renderer."""
+    parts = expression.strip().split(".")
+    if len(parts) < 2 or parts[0] != "object" or not all(part.isidentifier() for part in parts[1:]):
+        return None
+    return parts[1:]
+
+
+def trim_inline_defaults(text):
+    """``{{ object.first_name ||| there }}`` written so that Odoo's inline renderer, which keeps what stands between
+    the default and the braces, gives "Hi there," and not "Hi there ,"."""
+
+    def trim(match):
+        if DEFAULT_SEPARATOR not in match.group(1):
+            return match.group(0)
+        expression, default = split_default(match.group(1))
+        return "{{ " + expression + " ||| " + default + "}}"
+
+    return PLACEHOLDER_RE.sub(trim, text)

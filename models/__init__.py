@@ -1,6 +1,7 @@
 from . import sales_sequence_guard_mixin
 from . import sales_sequence_metrics_mixin
 from . import sales_sequence_render_mixin
+from . import sales_sequence_domain_mixin
 from . import sales_sequence
 from . import sales_sequence_step
 from . import sales_sequence_audience

@@ -3,6 +3,8 @@ from collections import defaultdict
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from ..lib import placeholders
+
 LAST_CONTACTED_MODES = [
     ("not_contacted", "Not yet contacted"),
     ("no_reply", "No reply"),
@@ -15,6 +17,10 @@ LAST_CONTACTED_MODES = [
 
 class ResPartner(models.Model):
     _inherit = "res.partner"
+
+    # Merge fields: "Hi {{ object.first_name ||| there }}" reads these, for every user (see mail_allowed_qweb_...).
+    first_name = fields.Char(compute="_compute_first_last_name", string="First Name")
+    last_name = fields.Char(compute="_compute_first_last_name", string="Last Name")
 
     sales_sequence_enrollment_ids = fields.One2many(
         "sales.sequence.enrollment",
@@ -115,3 +121,25 @@ class ResPartner(models.Model):
         action["domain"] = self._sales_sequence_enrollment_domain()
         action["context"] = {"default_partner_id": self.id}
         return action
+
+    @api.depends("name", "is_company")
+    def _compute_first_last_name(self):
+        # OCA partner_firstname stores the two parts: use them where installed.
+        stored = "firstname" in self._fields and "lastname" in self._fields
+        for partner in self:
+            if stored:
+                partner.first_name, partner.last_name = partner.firstname or "", partner.lastname or ""
+            elif partner.is_company or not partner.name:
+                partner.first_name, partner.last_name = "", partner.name or ""
+            else:
+                first, _space, last = partner.name.strip().partition(" ")
+                partner.first_name, partner.last_name = first, last.strip()
+
+    @api.model
+    def mail_allowed_qweb_expressions(self):
+        # In a sequence's content only: every user may write these merge fields, read by Odoo's restricted
+        # (regex) renderer with the reader's rights. Elsewhere Odoo's own list stands.
+        expressions = super().mail_allowed_qweb_expressions()
+        if self.env.context.get("sales_sequence_render"):
+            expressions += tuple(path for path, _label in placeholders.MERGE_FIELDS)
+        return expressions

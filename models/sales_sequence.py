@@ -33,7 +33,13 @@ DEFAULT_CALENDAR_HOURS = (9.0, 17.0)
 class SalesSequence(models.Model):
     _name = "sales.sequence"
     _description = "Sales Sequence"
-    _inherit = ["mail.thread", "mail.activity.mixin", "sales.sequence.guard.mixin", "sales.sequence.metrics.mixin"]
+    _inherit = [
+        "mail.thread",
+        "mail.activity.mixin",
+        "sales.sequence.guard.mixin",
+        "sales.sequence.metrics.mixin",
+        "sales.sequence.domain.mixin",
+    ]
     _order = "name, id"
     _check_company_auto = True
     _metrics_group_field = "sequence_id"
@@ -303,6 +309,31 @@ class SalesSequence(models.Model):
                 seen.add(key)
                 self._check_name_available(vals["name"], company_id)
         return super().create(vals_list)
+
+    @api.constrains("exit_domain", "user_id")
+    def _check_exit_domain(self):
+        for sequence in self.filtered("exit_domain"):
+            if not sequence._is_empty_domain(sequence.exit_domain):
+                sequence._check_domain_usable(
+                    sequence.exit_domain,
+                    sequence._domain_checkers(sequence.user_id),
+                    _("%(sequence)s, Exit When the Contact Matches", sequence=sequence.name),
+                )
+
+    @api.constrains("mail_server_id")
+    def _check_mail_server(self):
+        """Only a user who may read an outgoing mail server (Odoo: administrators) may route a sequence through it."""
+        if self.env.is_superuser():
+            return
+        for sequence in self.filtered("mail_server_id"):
+            if not sequence.mail_server_id.with_user(self.env.user).has_access("read"):
+                raise ValidationError(
+                    _(
+                        "%(sequence)s, Outgoing Mail Server: only administrators choose a mail server. Leave it "
+                        "empty: Odoo picks the server for the sender's address.",
+                        sequence=sequence.name,
+                    )
+                )
 
     @api.constrains("user_id", "company_id")
     def _check_owner(self):

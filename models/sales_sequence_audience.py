@@ -1,6 +1,5 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
-from odoo.tools.safe_eval import safe_eval
 
 
 class SalesSequenceAudience(models.Model):
@@ -10,7 +9,7 @@ class SalesSequenceAudience(models.Model):
     _name = "sales.sequence.audience"
     _description = "Sales Sequence Audience"
     _order = "sequence, id"
-    _inherit = ["sales.sequence.guard.mixin"]
+    _inherit = ["sales.sequence.guard.mixin", "sales.sequence.domain.mixin"]
     _immutable_fields = ("sequence_id",)
 
     sequence_id = fields.Many2one(
@@ -47,18 +46,14 @@ class SalesSequenceAudience(models.Model):
         for line in self:
             if line.source == "filter":
                 line._check_filter_usable()
+            if line.source == "filter":
+                continue
+            checkers = line._domain_checkers(line.sequence_id.user_id)
             for field in ("filter_domain", "person_domain"):
-                try:
-                    line._eval(line[field])
-                except Exception as error:  # noqa: BLE001 - any error means the conditions are unusable
-                    raise ValidationError(
-                        _(
-                            "Audience '%(name)s': the conditions cannot be read (%(error)s). Edit them with the "
-                            "condition editor.",
-                            name=line.name,
-                            error=error,
-                        )
-                    ) from error
+                label = line._fields[field].get_description(self.env)["string"]
+                line._check_domain_usable(
+                    line[field], checkers, _("Audience '%(name)s', %(field)s", name=line.name, field=label)
+                )
 
     def _check_filter_usable(self):
         owner = self.sequence_id.user_id
@@ -84,7 +79,7 @@ class SalesSequenceAudience(models.Model):
             )
 
     def _eval(self, domain):
-        return safe_eval(domain or "[]", {"uid": self.sequence_id.user_id.id})
+        return self._parse_domain(domain, self.sequence_id.user_id)
 
     def _partner_ids(self):
         """Ids of the persons this line targets, searched as the sequence's owner so that record rules apply."""

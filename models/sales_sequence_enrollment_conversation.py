@@ -17,6 +17,9 @@ RUNNING_STATES = ("active", "queued", "blocked")
 # A soft bounce retries the step; this many within SOFT_BOUNCE_WINDOW stop the enrollment.
 SOFT_BOUNCE_LIMIT = 3
 SOFT_BOUNCE_WINDOW = timedelta(days=7)
+# A DSN answers one email; a few more Message-Ids (its References) are tolerated, never a list to end many.
+MAX_BOUNCE_REFERENCES = 10
+BOUNCE_FALLBACK_WINDOW = timedelta(days=7)
 
 
 class SalesSequenceEnrollment(models.Model):
@@ -178,32 +181,64 @@ class SalesSequenceEnrollment(models.Model):
 
     @api.model
     def _on_bounce(self, bounce, references, message_dict):
-        """Match a bounce to what we sent (the Message-Ids it quotes, else the bounced address among running
-        enrollments) and apply it: hard stops, soft retries until the third in a week."""
+        """Match a bounce to what we sent and apply it: hard stops, soft retries until the third in a week.
+
+        Anyone can mail the catchall a text that looks like a DSN and lists addresses: such a message must not end
+        the enrollments of those addresses. A bounce therefore counts
+        * for an email it quotes (its Message-Id, which only the email's recipients ever saw), where it names that
+          email's recipient when it names any; at most MAX_BOUNCE_REFERENCES emails;
+        * else, since many real DSNs quote nothing of the original (Domino, Exim, some ISPs), only when it names
+          exactly one address, and then only for the one latest email sent to that address in the last
+          BOUNCE_FALLBACK_WINDOW (a DSN comes within the few days a server retries)."""
         if not bounce:
             return
-        message_ids = list(bounce.original_message_ids) + list(message_dict.get("bounced_msg_ids") or []) + references
-        touches = self.env["sales.sequence.touch"].search([("message_id", "in", message_ids)]) if message_ids else []
-        if touches:
-            # The latest send each bounce quotes; a send already marked failed was retried: nothing more to do.
-            by_enrollment = {
-                enrollment: sent.sorted("date")[-1]
-                for enrollment, sent in touches.filtered(lambda t: not t.failed).grouped("enrollment_id").items()
-            }
+        named = {email_normalize(recipient) or recipient for recipient in bounce.recipients}
+        if message_dict.get("bounced_email"):
+            named.add(message_dict["bounced_email"])
+        quoted = self._quoted_touches(bounce, references, message_dict)
+        if quoted:
+            touches = (
+                quoted.filtered(lambda t: t.enrollment_id.partner_id.email_normalized in named) if named else quoted
+            )
+        elif len(named) == 1:
+            touches = self._latest_touch_to(next(iter(named)))
         else:
-            enrollments = self.browse()
-            for recipient in bounce.recipients:
-                enrollments |= self._find_running_by_email(email_normalize(recipient) or recipient)
-            by_enrollment = {
-                enrollment: enrollment._done_touches().filtered("message_id").sorted("date")[-1:]
-                for enrollment in enrollments
-            }
+            return
+        # The latest send each bounce quotes; a send already marked failed was retried: nothing more to do.
+        by_enrollment = {
+            enrollment: sent.sorted("date")[-1] for enrollment, sent in touches.grouped("enrollment_id").items()
+        }
         if not by_enrollment:
             return
         if bounce.kind == "hard":
             self._hand_bounce_to_odoo(bounce, message_dict, by_enrollment)
         for enrollment, touch in by_enrollment.items():
             enrollment._apply_bounce(bounce, touch, message_dict)
+
+    @api.model
+    def _quoted_touches(self, bounce, references, message_dict):
+        """Our emails whose Message-Id the bounce quotes (in its original part, its references or Odoo's parse)."""
+        message_ids = list(bounce.original_message_ids) + list(message_dict.get("bounced_msg_ids") or []) + references
+        message_ids = list(dict.fromkeys(message_ids))[:MAX_BOUNCE_REFERENCES]
+        if not message_ids:
+            return self.env["sales.sequence.touch"]
+        return self.env["sales.sequence.touch"].search([("message_id", "in", message_ids), ("failed", "=", False)])
+
+    @api.model
+    def _latest_touch_to(self, email):
+        """The one latest email sent to `email` in the last BOUNCE_FALLBACK_WINDOW, by a running enrollment."""
+        since = fields.Datetime.now() - BOUNCE_FALLBACK_WINDOW
+        enrollments = self._find_running_by_email(email)
+        return self.env["sales.sequence.touch"].search(
+            [
+                ("enrollment_id", "in", enrollments.ids),
+                ("message_id", "!=", False),
+                ("failed", "=", False),
+                ("date", ">=", since),
+            ],
+            order="date desc, id desc",
+            limit=1,
+        )
 
     @api.model
     def _hand_bounce_to_odoo(self, bounce, message_dict, by_enrollment):

@@ -1,6 +1,4 @@
 from odoo import _, api, fields, models
-from odoo.exceptions import ValidationError
-from odoo.tools.safe_eval import safe_eval
 
 
 class SalesSequenceRulesetExclusion(models.Model):
@@ -9,6 +7,7 @@ class SalesSequenceRulesetExclusion(models.Model):
     _name = "sales.sequence.ruleset.exclusion"
     _description = "Sales Sequence Exclusion Rule"
     _order = "sequence, id"
+    _inherit = ["sales.sequence.domain.mixin"]
 
     ruleset_id = fields.Many2one("sales.sequence.ruleset", required=True, index=True, ondelete="cascade")
     sequence = fields.Integer(default=10)
@@ -23,25 +22,17 @@ class SalesSequenceRulesetExclusion(models.Model):
     @api.constrains("domain")
     def _check_domain(self):
         for exclusion in self:
-            try:
-                self.env["res.partner"].search_count(exclusion._get_domain(), limit=1)
-            except Exception as error:  # noqa: BLE001 - any error means the conditions cannot be used
-                raise ValidationError(
-                    _(
-                        "Exclusion '%(name)s': the conditions cannot be evaluated (%(error)s). Edit them with the "
-                        "condition editor.",
-                        name=exclusion.name,
-                        error=error,
-                    )
-                ) from error
+            label = _("Exclusion '%(name)s'", name=exclusion.name)
+            exclusion._check_domain_usable(exclusion.domain, exclusion._domain_checkers(self.env["res.users"]), label)
 
-    def _get_domain(self):
-        self.ensure_one()
-        return safe_eval(self.domain or "[]", {"uid": self.env.uid})
+    def _author(self):
+        """Whose question the rule is: the user who last wrote it (rulesets are the managers'), not the superuser
+        of the cron, so that being excluded tells nobody more than its author could ask."""
+        return self.write_uid or self.env.user
 
     def _matching(self, partners):
-        """The partners among `partners` this rule excludes, in one query."""
+        """The partners among `partners` this rule excludes, in one query; none for a rule without conditions."""
         self.ensure_one()
-        if not partners:
-            return partners
-        return partners.with_context(active_test=False).search([("id", "in", partners.ids), *self._get_domain()])
+        if not partners or self._is_empty_domain(self.domain):
+            return partners.browse()
+        return self._search_matching(self.domain, self._author(), partners)

@@ -1,6 +1,4 @@
 from odoo import _, api, fields, models
-from odoo.exceptions import ValidationError
-from odoo.tools.safe_eval import safe_eval
 
 CONDITION_TYPES = [
     ("opened", "Previous email opened"),
@@ -19,7 +17,7 @@ class SalesSequenceStepCondition(models.Model):
 
     _name = "sales.sequence.step.condition"
     _description = "Sales Sequence Step Condition"
-    _inherit = ["sales.sequence.guard.mixin"]
+    _inherit = ["sales.sequence.guard.mixin", "sales.sequence.domain.mixin"]
     _order = "id"
     _immutable_fields = ("step_id",)
 
@@ -34,18 +32,11 @@ class SalesSequenceStepCondition(models.Model):
     @api.constrains("condition_type", "domain")
     def _check_domain(self):
         for condition in self.filtered(lambda c: c.condition_type == "contact"):
-            try:
-                domain = safe_eval(condition.domain or "[]", {"uid": self.env.uid})
-                self.env["res.partner"].search_count(domain, limit=1)
-            except Exception as error:  # noqa: BLE001 - any error makes the domain unusable; say so
-                raise ValidationError(
-                    _(
-                        "Step '%(step)s', Contact Conditions: the filter cannot be used (%(error)s). Edit it with "
-                        "the domain editor.",
-                        step=condition.step_id.name,
-                        error=error,
-                    )
-                ) from error
+            condition._check_domain_usable(
+                condition.domain,
+                condition._domain_checkers(condition.sequence_id.user_id),
+                _("Step '%(step)s', Contact Conditions", step=condition.step_id.name),
+            )
 
     def _get_activation_problems(self, label):
         problems = []
@@ -62,9 +53,9 @@ class SalesSequenceStepCondition(models.Model):
                     )
         return problems
 
-    def _contact_domain(self):
-        """The conditions' contact domains joined with AND (one search decides them all)."""
+    def _contact_domain(self, user):
+        """The conditions' contact domains joined with AND (one search decides them all), as `user` reads them."""
         domain = []
         for condition in self.filtered(lambda c: c.condition_type == "contact"):
-            domain += safe_eval(condition.domain or "[]", {"uid": self.env.uid})
+            domain += self._parse_domain(condition.domain, user)
         return domain

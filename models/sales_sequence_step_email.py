@@ -472,5 +472,5 @@ class SalesSequenceEnrollment(models.Model):
                 with self.env.cr.savepoint():
                     rendered.update(step._render_email(partner.ids, variant))
             except Exception as error:  # noqa: BLE001
-                errors[partner.id] = step._explain_render_error(partner, error)
+                errors[partner.id] = step._explain_render_error(partner, error, variant)
         return rendered, errors

@@ -50,6 +50,30 @@ class ConversationCommon(SalesSequenceCommon):
             f"{body}\r\n\r\nOn Mon, Dec 7, 2026 Sally wrote:\r\n> Hello\r\n"
         )
 
+    def _dsn(self, enrollment, status="5.1.1", action="failed", with_original=True):
+        self.env.invalidate_all()
+        touch = enrollment._done_touches().sorted("date")[-1:]  # the latest email that went out
+        original = (
+            "--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+            f"From: {self.user_sales.email}\r\nTo: {enrollment.partner_id.email}\r\nMessage-ID: {touch.message_id}\r\n"
+            f"Subject: {touch.subject}\r\n\r\n"
+            if with_original
+            else ""
+        )
+        return (
+            "From: Mail Delivery System <MAILER-DAEMON@mx.customer.example.com>\r\n"
+            f"To: {self.user_sales.email}\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+            "Message-ID: <dsn-1@mx.customer.example.com>\r\nDate: Mon, 07 Dec 2026 09:01:00 +0000\r\n"
+            "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+            'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+            "--B\r\nContent-Type: text/plain\r\n\r\nI'm sorry to have to inform you that your message could not\r\n"
+            f"be delivered to one or more recipients.\r\n\r\n<{enrollment.partner_id.email}>: host said: "
+            f"550 {status} User unknown\r\n\r\n"
+            "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.customer.example.com\r\n\r\n"
+            f"Final-Recipient: rfc822; {enrollment.partner_id.email}\r\nAction: {action}\r\nStatus: {status}\r\n"
+            f"Diagnostic-Code: smtp; 550 {status} User unknown\r\n\r\n{original}--B--\r\n"
+        )
+
 
 @tagged("post_install", "-at_install", "sales_sequence")
 class TestReplies(ConversationCommon):
@@ -134,30 +158,6 @@ class TestAutoRepliesAndBounces(ConversationCommon):
         self.assertEqual(event.return_date, date(2026, 12, 21))
         self.assertEqual(enrollments.next_run_at, datetime(2026, 12, 21, 8, 0), "09:00 Brussels on the return day")
         self.assertIn("Out of office", enrollments.state_reason)
-
-    def _dsn(self, enrollment, status="5.1.1", action="failed", with_original=True):
-        self.env.invalidate_all()
-        touch = enrollment._done_touches().sorted("date")[-1:]  # the latest email that went out
-        original = (
-            "--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
-            f"From: {self.user_sales.email}\r\nTo: {enrollment.partner_id.email}\r\nMessage-ID: {touch.message_id}\r\n"
-            f"Subject: {touch.subject}\r\n\r\n"
-            if with_original
-            else ""
-        )
-        return (
-            "From: Mail Delivery System <MAILER-DAEMON@mx.customer.example.com>\r\n"
-            f"To: {self.user_sales.email}\r\nSubject: Undelivered Mail Returned to Sender\r\n"
-            "Message-ID: <dsn-1@mx.customer.example.com>\r\nDate: Mon, 07 Dec 2026 09:01:00 +0000\r\n"
-            "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
-            'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
-            "--B\r\nContent-Type: text/plain\r\n\r\nI'm sorry to have to inform you that your message could not\r\n"
-            f"be delivered to one or more recipients.\r\n\r\n<{enrollment.partner_id.email}>: host said: "
-            f"550 {status} User unknown\r\n\r\n"
-            "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.customer.example.com\r\n\r\n"
-            f"Final-Recipient: rfc822; {enrollment.partner_id.email}\r\nAction: {action}\r\nStatus: {status}\r\n"
-            f"Diagnostic-Code: smtp; 550 {status} User unknown\r\n\r\n{original}--B--\r\n"
-        )
 
     def test_hard_bounce_stops_and_counts_on_the_contact(self):
         _sequence, enrollments = self._send_first_step()
@@ -254,10 +254,18 @@ class TestSmtpEndToEnd(ConversationCommon):
         smtp = Controller(recorder, hostname="127.0.0.1", port=port)
         smtp.start()
         self.addCleanup(smtp.stop)
-        server = self.env["ir.mail_server"].create(
-            {"name": "Local test SMTP", "smtp_host": "127.0.0.1", "smtp_port": port}
+        # Chosen by its priority: only administrators set a sequence's mail server (security review, probe E).
+        self.env["ir.mail_server"].search([]).active = False
+        self.env["ir.mail_server"].create(
+            {
+                "name": "Local test SMTP",
+                "smtp_host": "127.0.0.1",
+                "smtp_port": port,
+                "sequence": 1,
+                "from_filter": "test.example.com",
+            }
         )
-        sequence, enrollments = self._send_first_step(contacts=self.contacts[:1], mail_server_id=server.id)
+        sequence, enrollments = self._send_first_step(contacts=self.contacts[:1])
         sequence.step_ids[1].write(
             {
                 "email_cc": "Colleague <colleague@example.com>",

@@ -5,6 +5,7 @@ from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError
 
 SHARE_FORMAT = "sales_sequence/1"
+MAX_FILE_BYTES = 5 * 1024 * 1024
 SEQUENCE_FIELDS = (
     "name",
     "description",
@@ -89,7 +90,17 @@ class SalesSequenceShare(models.TransientModel):
         values = {name: value for name, value in values.items() if value is not False}
         values["name"] = _("%(name)s (imported)", name=values.get("name") or _("Sequence"))
         values["step_ids"] = [Command.create(self._step_values(step)) for step in data["steps"]]
-        sequence = self.env["sales.sequence"].create(values)
+        try:
+            with self.env.cr.savepoint():
+                sequence = self.env["sales.sequence"].create(values)
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            # A value of the wrong type (text for a number, a list for a text...): name it instead of a traceback.
+            raise UserError(
+                _(
+                    "JSON File: a value has the wrong type (%(error)s). Export the sequence again.",
+                    error=str(error).split("\n", 1)[0][:200],
+                )
+            ) from error
         return {
             "type": "ir.actions.act_window",
             "res_model": "sales.sequence",
@@ -101,8 +112,15 @@ class SalesSequenceShare(models.TransientModel):
     def _read_file(self):
         if not self.file:
             raise UserError(_("JSON File: choose the file exported from a sequence."))
+        raw = base64.b64decode(self.file)
+        if len(raw) > MAX_FILE_BYTES:
+            raise UserError(_("JSON File: larger than %(size)s MB; a sequence export is far smaller.", size=5))
         try:
-            data = json.loads(base64.b64decode(self.file))
+            data = json.loads(raw)
+        except RecursionError as error:
+            raise UserError(
+                _("JSON File: nested too deep to be a sequence export. Export the sequence again.")
+            ) from error
         except (ValueError, UnicodeDecodeError) as error:
             raise UserError(
                 _("JSON File: this is not a JSON file (%(error)s). Export the sequence again.", error=error)
@@ -127,6 +145,17 @@ class SalesSequenceShare(models.TransientModel):
                 )
             )
         values = {name: step[name] for name in STEP_FIELDS if name in step and step[name] is not False}
+        for key in ("conditions", "variants"):
+            items = step.get(key, [])
+            if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+                raise UserError(
+                    _(
+                        "JSON File: the %(key)s of step '%(step)s' are not a list of objects. Export the sequence "
+                        "again.",
+                        key=key,
+                        step=step.get("name"),
+                    )
+                )
         values["condition_ids"] = [
             Command.create({name: c[name] for name in CONDITION_FIELDS if name in c})
             for c in step.get("conditions", [])

@@ -31,15 +31,20 @@ class SalesSequenceStepPreview(models.TransientModel):
 
     @api.depends("step_id", "partner_id")
     def _compute_preview(self):
+        # Render everything first, assign after: a failed render rolls its savepoint back, which empties the
+        # cache, values assigned before it included.
+        results = {}
         for preview in self:
-            preview.subject = preview.body_html = preview.error = False
-            if not preview.step_id or not preview.partner_id:
-                continue
-            try:
-                preview.subject, body = preview.step_id._render_for_preview(preview.partner_id)
-                preview.body_html = Markup(body)
-            except UserError as error:
-                preview.error = str(error)
+            subject = body = error = False
+            if preview.step_id and preview.partner_id:
+                try:
+                    subject, body = preview.step_id._render_for_preview(preview.partner_id)
+                    body = Markup(body)
+                except UserError as failure:
+                    error = str(failure)
+            results[preview] = (subject, body, error)
+        for preview, (subject, body, error) in results.items():
+            preview.subject, preview.body_html, preview.error = subject, body, error
 
     def action_send_test(self):
         """Queue the previewed email to the current user through Odoo's mail queue, with a [TEST] subject.

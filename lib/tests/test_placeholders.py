@@ -68,3 +68,73 @@ def test_expressions_lists_placeholders_then_qweb_attributes_once():
 def test_expressions_of_a_subject():
     assert expressions("Quick question, {{ object.name.upper() }}", is_html=False) == ["object.name.upper()"]
     assert expressions(False) == []
+
+
+# ----- What a user outside the Mail Template Editor group may write (judged on the raw text) -----
+
+ALLOWED = ("object.name", "object.email", "object.first_name")
+
+
+def test_allowed_fields_pass():
+    from placeholders import forbidden_expressions
+
+    source = '<p>Hi {{ object.first_name ||| there }}, <t t-out="object.email"/> {{object.name}}</p>'
+    assert forbidden_expressions(source, ALLOWED) == []
+
+
+def test_code_inside_an_html_comment_is_seen():
+    from placeholders import forbidden_expressions
+
+    source = "<p>Hi</p><!-- <t t-out=\"object.email\"/> {{ int('X' + str(object.env.cr.fetchall())) }} -->"
+    assert forbidden_expressions(source, ALLOWED) == ["{{ int('X' + str(object.env.cr.fetchall())) }}"]
+
+
+def test_multi_line_placeholder_is_seen():
+    from placeholders import forbidden_expressions
+
+    assert forbidden_expressions("Hello {{\n object.env.user.password \n}}", ALLOWED) == [
+        "{{ object.env.user.password }}"
+    ]
+
+
+def test_other_qweb_directives_and_escaped_expressions_are_seen():
+    from placeholders import forbidden_expressions
+
+    source = (
+        '<p t-if="object.env">x</p><t t-out="object.env[&quot;res.users&quot;]"/>'
+        "<t t-set='a' t-value='1'/><a t-attf-href='{{ object.sudo() }}'>l</a>"
+    )
+    found = forbidden_expressions(source, ALLOWED)
+    assert 't-if="object.env"' in found
+    assert 't-out="object.env["res.users"]"' in found
+    assert 't-set="a"' in found and 't-value="1"' in found
+    assert "{{ object.sudo() }}" in found
+
+
+def test_default_after_three_bars_becomes_the_t_out_body():
+    assert inline_to_qweb("<p>Hi {{ object.first_name ||| there }}!</p>") == (
+        '<p>Hi <t t-out="object.first_name">there</t>!</p>'
+    )
+
+
+def test_placeholder_count_counts_every_kind():
+    from placeholders import placeholder_count
+
+    assert placeholder_count('<p>{{ a }} {{ b }} <t t-out="c"/></p><!-- {{ d }} -->') == 4
+    assert placeholder_count("") == 0
+
+
+def test_field_path_only_for_plain_paths():
+    from placeholders import field_path
+
+    assert field_path("object.parent_id.name") == ["parent_id", "name"]
+    assert field_path("object.name.lower()") is None
+    assert field_path("user.name") is None
+    assert field_path("object") is None
+
+
+def test_trim_inline_defaults_drops_the_space_odoo_would_keep():
+    from placeholders import trim_inline_defaults
+
+    assert trim_inline_defaults("Hi {{ object.first_name ||| there }},") == "Hi {{ object.first_name ||| there}},"
+    assert trim_inline_defaults("Hi {{ object.name }}") == "Hi {{ object.name }}"
