@@ -133,6 +133,32 @@ ROUTES = {
 }
 
 
+# What a role may store in its own sequence's content (tests/test_access.py, TestContentMatrix). Code runs only for
+# Odoo's Mail Template Editors; merge fields are for everyone; a mail server is an administrator's choice.
+CONTENT_ROLES = {
+    "user": "Sequences User",
+    "user_editor": "Sequences User + Mail Template Editor",
+    "manager": "Sequences Manager",
+    "admin": "Administrator",
+}
+CONTENT = {
+    "merge_field": "Merge field with fallback in the body",
+    "code_body": "Code in the body",
+    "code_comment": "Code inside an HTML comment of the body",
+    "code_subject_multiline": "Code over several lines in the subject",
+    "code_sms": "Code in the SMS text",
+    "code_translation": "Code in a translation of the subject",
+    "code_variant": "Code in an A/B variant's body",
+    "mail_server": "An outgoing mail server on the sequence",
+}
+_EDITORS = {"user_editor", "admin"}
+CONTENT_ALLOWED = {
+    "merge_field": set(CONTENT_ROLES),
+    "mail_server": {"admin"},
+    **{kind: _EDITORS for kind in CONTENT if kind.startswith("code_")},
+}
+
+
 def render_rst():
     """The README table: one row per role and model, a column per operation; then the buttons."""
     lines = []
@@ -149,6 +175,13 @@ def render_rst():
         [f"{model}.{method}", *("yes" if role in BUTTON_ALLOWED[(model, method)] else "-" for role in ROLES)]
         for model, methods in BUTTONS.items()
         for method in methods
+    ]
+    lines += _simple_table(header, rows)
+    lines.append("")
+    header = ["Content of one's own sequence", *CONTENT_ROLES.values()]
+    rows = [
+        [label, *("yes" if role in CONTENT_ALLOWED[kind] else "-" for role in CONTENT_ROLES)]
+        for kind, label in CONTENT.items()
     ]
     lines += _simple_table(header, rows)
     lines.append("")

@@ -332,6 +332,72 @@ class TestAccessMatrix(AccessCommon):
 
 
 @tagged("post_install", "-at_install", "sales_sequence")
+class TestContentMatrix(SalesSequenceCommon):
+    """What each role may store in its own sequence's templates, with "Restrict Template Rendering" on."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        editor = cls.env.ref("mail.group_mail_template_editor")
+        cls.env.ref("base.group_user").implied_ids -= editor
+        editor.users -= cls.user_sales | cls.user_sales_manager
+        cls.user_editor = new_test_user(
+            cls.env,
+            login="seq_editor",
+            name="Eddie Editor",
+            email="eddie@test.example.com",
+            groups="base.group_user,sales_team.group_sale_salesman,mail.group_mail_template_editor",
+        )
+        cls.users = {
+            "user": cls.user_sales,
+            "user_editor": cls.user_editor,
+            "manager": cls.user_sales_manager,
+            "admin": cls.env.ref("base.user_admin"),
+        }
+        cls.server = cls.env["ir.mail_server"].create({"name": "Admins only", "smtp_host": "localhost"})
+
+    def _store(self, user, kind):
+        sequence = self._create_sequence(user=user, delays=(0,)).with_user(user)
+        step = sequence.step_ids
+        code = "{{ object.env.cr.dbname }}"
+        if kind == "merge_field":
+            step.body_html = "<p>Hi {{ object.first_name ||| there }}</p>"
+        elif kind == "code_body":
+            step.body_html = f"<p>{code}</p>"
+        elif kind == "code_comment":
+            step.body_html = f"<p>Hi</p><!-- {code} -->"
+        elif kind == "code_subject_multiline":
+            step.subject = "Hi {{\n object.env.cr.dbname \n}}"
+        elif kind == "code_sms":
+            step.sms_body = f"Hi {code}"
+        elif kind == "code_translation":
+            step._update_field_translations("subject", {"fr_FR": f"Salut {code}"})
+        elif kind == "code_variant":
+            self.env["sales.sequence.step.variant"].with_user(user).create(
+                {"step_id": step.id, "name": "B", "subject": "B", "body_html": f"<p>{code}</p>"}
+            )
+        elif kind == "mail_server":
+            sequence.mail_server_id = self.server
+
+    def test_content_matrix(self):
+        self.env["res.lang"]._activate_lang("fr_FR")
+        differences = {}
+        for kind in access_matrix.CONTENT:
+            for role, user in self.users.items():
+                try:
+                    with self.env.cr.savepoint(), mute_logger("odoo.addons.base.models.ir_rule"):
+                        self._store(user, kind)
+                        raise _Allowed
+                except _Allowed:
+                    observed = True
+                except UserError:  # AccessError and ValidationError are UserErrors
+                    observed = False
+                if observed != (role in access_matrix.CONTENT_ALLOWED[kind]):
+                    differences[(kind, role)] = "allowed" if observed else "refused"
+        self.assertFalse(differences, "content whose access differs from the matrix")
+
+
+@tagged("post_install", "-at_install", "sales_sequence")
 class TestRepointingAttacks(AccessCommon):
     """Each way a Sequences User reached another user's sequence by re-pointing their own records."""
 
