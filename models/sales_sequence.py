@@ -166,12 +166,20 @@ class SalesSequence(models.Model):
         string="Outgoing Mail Server",
         help="Send through this server; empty: Odoo's usual choice (by sender address, then priority).",
     )
+    use_list_headers = fields.Boolean(
+        string="List-Unsubscribe Headers",
+        help="On: every email carries the List-Unsubscribe headers, so Gmail, Yahoo and Outlook show their own "
+        "Unsubscribe button (required of bulk senders, who send over 5,000 emails a day to Gmail). Off (default): "
+        "the emails read as one-to-one mail, and real out-of-office replies reach you, since RFC 3834 auto-responders "
+        "(Sieve vacation, Exchange) stay silent to list mail. The unsubscribe link is in the body either way.",
+    )
     unsubscribe_style = fields.Selection(
         [("link", "Text link at the end of the body"), ("footer", "Small footer text")],
         string="Unsubscribe Text",
         default="link",
         required=True,
-        help="Every email carries an unsubscribe link (and the List-Unsubscribe headers mail clients show).",
+        help="Every email carries an unsubscribe link (and, when List-Unsubscribe Headers is on, the headers mail "
+        "clients show).",
     )
     tracking_enabled = fields.Boolean(
         string="Track Opens and Clicks",
@@ -610,12 +618,47 @@ class SalesSequence(models.Model):
         to_activate.write({"state": "active"})
         to_activate.enrollment_ids.filtered(lambda e: e.state == "draft")._start()
         self.filtered(lambda s: s.state == "paused").action_resume()
-        return self._notify_done(
-            _(
-                "%(names)s is active: enrolled contacts get step 1 at the next slot of the send schedule.",
-                names=self._names_for_message(),
-            )
+        message = _(
+            "%(names)s is active: enrolled contacts get step 1 at the next slot of the send schedule.",
+            names=self._names_for_message(),
         )
+        warnings = [warning for sequence in self for warning in sequence._delivery_warnings()]
+        if warnings:
+            for sequence in self:
+                for warning in sequence._delivery_warnings():
+                    sequence.message_post(body=warning, subtype_xmlid="mail.mt_note")
+            return self._notify_done(" ".join([message, *warnings]), notification_type="warning")
+        return self._notify_done(message)
+
+    def _delivery_warnings(self):
+        """What would silently go wrong with the mail routing as configured, said at activation (not blocking):
+        replies that cannot come back to Odoo, an owner's address Odoo's outgoing servers would replace."""
+        self.ensure_one()
+        warnings = []
+        company = self.company_id.sudo()  # sudo: whether an alias domain exists, not its settings, is read
+        if not company.alias_domain_id:
+            warnings.append(
+                _(
+                    "%(sequence)s: no alias domain is set (Settings > General Settings > Alias Domain), so replies go "
+                    "to the sender's own mailbox and cannot pause the sequence unless that mailbox is connected.",
+                    sequence=self.name,
+                )
+            )
+        sender = email_normalize(self._get_email_from() or "")
+        if sender:
+            # sudo: which server and address Odoo would use is what the owner learns, not the servers' settings.
+            _server, smtp_from = self.env["ir.mail_server"].sudo()._find_mail_server(sender)
+            if email_normalize(smtp_from or "") not in (sender, False):
+                warnings.append(
+                    _(
+                        "%(sequence)s: no outgoing mail server accepts %(sender)s (its FROM filter), so Odoo sends as "
+                        "%(used)s with your name. Ask an administrator to set a server for your address or domain.",
+                        sequence=self.name,
+                        sender=sender,
+                        used=smtp_from,
+                    )
+                )
+        return warnings
 
     def action_pause(self):
         self.check_access("write")
@@ -643,12 +686,17 @@ class SalesSequence(models.Model):
         return ", ".join(f"'{name}'" for name in self.mapped("name"))
 
     @api.model
-    def _notify_done(self, message):
+    def _notify_done(self, message, notification_type="success"):
         """A notification confirming what a button did, then the view reloads to show the new state."""
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
-            "params": {"type": "success", "message": message, "next": {"type": "ir.actions.act_window_close"}},
+            "params": {
+                "type": notification_type,
+                "message": message,
+                "sticky": notification_type == "warning",
+                "next": {"type": "ir.actions.act_window_close"},
+            },
         }
 
     # ------------------------------------------------------------------

@@ -299,6 +299,10 @@ class SalesSequenceEnrollment(models.Model):
                 headers["In-Reply-To"] = references[-1]
             message_id = tools.mail.generate_tracking_message_id(f"{enrollment.id}-{enrollment._name}")
             author = sequence._get_author(partner)
+            # The prospect sees the sender's name on the reply address, never the record's (Odoo's default
+            # "Company Contact / Sequence" would show the internal sequence name).
+            reply_address = tools.email_split(thread["reply_to"])
+            reply_to = tools.formataddr((author.name or "", reply_address[0])) if reply_address else thread["reply_to"]
             result[enrollment.id] = {
                 "message": {
                     "model": enrollment._name,
@@ -312,8 +316,9 @@ class SalesSequenceEnrollment(models.Model):
                     "body": Markup(body),
                     "body_html": enrollment._email_layout(body, author, step, layouts),
                     "message_id": message_id,
-                    "references": " ".join([*references, message_id]),
-                    "reply_to": thread["reply_to"],
+                    # RFC 5322: the ancestors only; the first email has none.
+                    "references": " ".join(references) or False,
+                    "reply_to": reply_to,
                     "record_alias_domain_id": thread["record_alias_domain_id"],
                     "record_company_id": thread["record_company_id"],
                     "email_add_signature": step.use_signature,
@@ -367,8 +372,10 @@ class SalesSequenceEnrollment(models.Model):
         bounce = alias_domain.bounce_email or company.bounce_email
         if bounce:
             headers["Return-Path"] = bounce
-        headers["List-Unsubscribe"] = self._get_list_unsubscribe(thread["reply_to"])
-        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        if step.sequence_id.use_list_headers:
+            # Mail clients' own Unsubscribe button; RFC 3834 auto-responders then treat the email as list mail.
+            headers["List-Unsubscribe"] = self._get_list_unsubscribe(thread["reply_to"])
+            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         if step.email_bcc:
             headers["Bcc"] = step.email_bcc
         return headers

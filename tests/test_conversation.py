@@ -265,7 +265,7 @@ class TestSmtpEndToEnd(ConversationCommon):
                 "from_filter": "test.example.com",
             }
         )
-        sequence, enrollments = self._send_first_step(contacts=self.contacts[:1])
+        sequence, enrollments = self._send_first_step(contacts=self.contacts[:1], use_list_headers=True)
         sequence.step_ids[1].write(
             {
                 "email_cc": "Colleague <colleague@example.com>",
@@ -288,9 +288,12 @@ class TestSmtpEndToEnd(ConversationCommon):
         self.assertIn(self.user_sales.email, first["From"])
         self.assertTrue(first["Reply-To"])
         self.assertNotEqual(first["Reply-To"], first["From"], "replies come back into Odoo")
+        self.assertEqual(first["Reply-To"].addresses[0].display_name, "Sally Sales", "the sender, not the sequence")
+        self.assertNotIn(sequence.name, first["Reply-To"])
+        self.assertIsNone(first["References"], "the first email has no ancestor (RFC 5322)")
         # Step 2 answers step 1 in its thread.
         self.assertEqual(second["In-Reply-To"], first["Message-Id"])
-        self.assertIn(first["Message-Id"], second["References"])
+        self.assertEqual(second["References"], first["Message-Id"], "the ancestors only")
         self.assertEqual(second["Subject"], f"Re: {first['Subject']}")
         self.assertIn("colleague@example.com", second["Cc"])
         self.assertIsNone(second["Bcc"], "BCC never shows in the headers")

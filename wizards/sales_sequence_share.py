@@ -23,6 +23,7 @@ SEQUENCE_FIELDS = (
     "daily_limit",
     "tracking_enabled",
     "unsubscribe_style",
+    "use_list_headers",
 )
 STEP_FIELDS = (
     "name",
