@@ -5,15 +5,13 @@ from markupsafe import Markup, escape
 
 from odoo import _, api, fields, models
 from odoo.tools import consteq, email_normalize, format_date, html2plaintext
+from odoo.tools.misc import hmac
 
 from ..lib import inbound as inbound_lib
-from .sales_sequence import OPEN_ENROLLMENT_STATES
-from .sales_sequence_enrollment import cached_schedule
+from .sales_sequence_enrollment import DUE_STATES, OPEN_STATES, SENDING_STATES, cached_schedule
 
 _logger = logging.getLogger(__name__)
 
-# Enrollments a reply or a bounce stops: those that would still send something.
-RUNNING_STATES = ("active", "queued", "blocked")
 # A soft bounce retries the step; this many within SOFT_BOUNCE_WINDOW stop the enrollment.
 SOFT_BOUNCE_LIMIT = 3
 SOFT_BOUNCE_WINDOW = timedelta(days=7)
@@ -21,7 +19,8 @@ SOFT_BOUNCE_WINDOW = timedelta(days=7)
 
 class SalesSequenceEnrollment(models.Model):
     """The conversation: how an enrollment reacts to what comes back (replies, auto-replies, bounces, unsubscribes)
-    and to send failures. Every reaction is recorded as a sales.sequence.event first."""
+    and to the mail queue's verdict (sent, failed). Every reaction is recorded as a sales.sequence.event first,
+    then changes the enrollment through the transitions of sales_sequence_enrollment.py."""
 
     _inherit = "sales.sequence.enrollment"
 
@@ -72,7 +71,7 @@ class SalesSequenceEnrollment(models.Model):
         partners = self.env["res.partner"].with_context(active_test=False).search([("email_normalized", "=", email)])
         if not partners:
             return self.browse()
-        return self.search([("partner_id", "in", partners.ids), ("state", "in", RUNNING_STATES)])
+        return self.search([("partner_id", "in", partners.ids), ("state", "in", SENDING_STATES)])
 
     @api.model
     def _is_own_address(self, email):
@@ -100,8 +99,8 @@ class SalesSequenceEnrollment(models.Model):
             self, "reply", subject[:200], message_id=message_dict.get("message_id") or False
         )
         reason = _("Replied on %(date)s.", date=format_date(self.env, when))
-        running = self.filtered(lambda e: e.state in RUNNING_STATES)
-        running |= running._account_mates().filtered(lambda e: e.state in RUNNING_STATES)
+        running = self.filtered(lambda e: e.state in SENDING_STATES)
+        running |= running._account_mates().filtered(lambda e: e.state in SENDING_STATES)
         to_complete = running.filtered(lambda e: e.sequence_id.on_reply == "complete")
         to_complete._end("completed", reason)
         (running - to_complete).write(
@@ -165,7 +164,7 @@ class SalesSequenceEnrollment(models.Model):
         back = datetime.combine(return_date, time.min)
         reason = _("Out of office: the next step waits for the return on %(date)s.", date=format_date(self.env, back))
         schedules = {}
-        for enrollment in self.filtered(lambda e: e.state in ("active", "queued") and e.step_id):
+        for enrollment in self.filtered(lambda e: e.state in DUE_STATES and e.step_id):
             schedule = cached_schedule(schedules, enrollment.sequence_id)
             slot = enrollment._next_allowed_slot(schedule, back)
             if not enrollment.next_run_at or enrollment.next_run_at < slot:
@@ -243,7 +242,7 @@ class SalesSequenceEnrollment(models.Model):
                 "bounced",
                 _("%(count)s soft bounces in 7 days (%(detail)s): stopped.", count=recent, detail=detail),
             )
-        elif touch and self.state in RUNNING_STATES:
+        elif touch and self.state in SENDING_STATES:
             self._retry_step(
                 touch,
                 _(
@@ -296,7 +295,7 @@ class SalesSequenceEnrollment(models.Model):
             email, message=_("Unsubscribed from sales sequences (%(how)s).", how=how)
         )
         partners = self.env["res.partner"].with_context(active_test=False).search([("email_normalized", "=", email)])
-        enrollments = self.search([("partner_id", "in", partners.ids), ("state", "in", OPEN_ENROLLMENT_STATES)])
+        enrollments = self.search([("partner_id", "in", partners.ids), ("state", "in", OPEN_STATES)])
         enrollments |= self
         self.env["sales.sequence.event"]._record(enrollments, "unsubscribe", how)
         enrollments._end("completed", _("Unsubscribed on %(date)s.", date=format_date(self.env, fields.Date.today())))
@@ -320,6 +319,18 @@ class SalesSequenceEnrollment(models.Model):
             enrollment._unsubscribe(_("one-click email"))
         return bool(enrollment)
 
+    # ------------------------------------------------------------------
+    # Tokens: each opens one door (unsubscribe, open pixel, tracked click)
+    # ------------------------------------------------------------------
+
+    def _get_token(self, purpose, record_id=None):
+        """HMAC of the record id and the purpose, keyed with the database secret: a token opens one door only."""
+        return hmac(self.env(su=True), f"sales_sequence.{purpose}", record_id or self.id)
+
+    def _get_unsubscribe_url(self):
+        self.ensure_one()
+        return f"{self.get_base_url()}/sales_sequence/unsubscribe/{self.id}/{self._get_token('unsubscribe')}"
+
     @api.model
     def _from_token(self, record_id, purpose, token):
         """The enrollment whose token for `purpose` is `token`, else an empty recordset (forged, swapped, bad)."""
@@ -331,7 +342,7 @@ class SalesSequenceEnrollment(models.Model):
         return enrollment
 
     # ------------------------------------------------------------------
-    # Send failures (mail queue)
+    # The mail queue's verdict
     # ------------------------------------------------------------------
 
     def _on_send_failure(self, touch, reason):

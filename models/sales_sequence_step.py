@@ -4,6 +4,7 @@ from odoo.tools.safe_eval import safe_eval
 
 from ..lib import placeholders
 from ..lib.variants import VariantStats, pick_winner
+from .sales_sequence_enrollment import DUE_STATES
 
 MAX_DELAY_DAYS = 365
 STEP_TYPES = [
@@ -409,7 +410,7 @@ class SalesSequenceStep(models.Model):
             self.sequence_id.invalidate_recordset(["step_ids"])
         if "delay_days" in vals:
             waiting = self.env["sales.sequence.enrollment"].search(
-                [("step_id", "in", self.ids), ("state", "in", ("active", "queued"))]
+                [("step_id", "in", self.ids), ("state", "in", DUE_STATES)]
             )
             waiting._reschedule()
         return result
@@ -423,6 +424,6 @@ class SalesSequenceStep(models.Model):
             enrollments.step_id = next_step
         result = super().unlink()
         waiting = waiting.exists()
-        waiting.filtered(lambda e: not e.step_id and e.state in ("active", "queued"))._finish()
-        waiting.filtered(lambda e: e.step_id and e.state in ("active", "queued"))._reschedule()
+        waiting.filtered(lambda e: not e.step_id and e.state in DUE_STATES)._finish()
+        waiting.filtered(lambda e: e.step_id and e.state in DUE_STATES)._reschedule()
         return result

@@ -1,6 +1,10 @@
+import logging
+
 from dateutil.relativedelta import relativedelta
 
 from odoo import _, api, fields, models
+
+_logger = logging.getLogger(__name__)
 
 ACTIVITY_TYPE_XMLIDS = {"task": "mail.mail_activity_data_todo", "call": "mail.mail_activity_data_call"}
 
