@@ -207,23 +207,57 @@ class SalesSequenceEnrollment(models.Model):
     # State transitions: the only writes of `state`
     # ------------------------------------------------------------------
 
-    def _get_finish_values(self):
+    # Single transitions write one state for the whole recordset. Batched callers (advancing a chunk, starting an
+    # audience) compute plans with `_plan_*` instead and apply them with `_apply_plan`, one write per distinct plan.
+
+    def _plan_step(self, step, next_run_at, reason):
+        """The values that make `step` the next one, due at `next_run_at`."""
+        return {"step_id": step.id, "state": "active", "state_reason": reason, "next_run_at": next_run_at}
+
+    def _plan_blocked(self, step, reason):
+        """The values that point at `step` but block it (no slot: the send schedule has no window)."""
+        return {"step_id": step.id, "state": "blocked", "state_reason": reason, "next_run_at": False}
+
+    def _get_finish_values(self, reason=None):
         return {
             "state": "finished",
-            "state_reason": _("All steps were run."),
+            "state_reason": reason or _("All steps were run."),
             "step_id": False,
             "next_run_at": False,
             "date_done": fields.Datetime.now(),
         }
 
-    def _finish(self):
-        self.write(self._get_finish_values())
+    def _apply_plan(self, values):
+        """Write a plan made by `_plan_step`, `_plan_blocked` or `_get_finish_values` (plus engine fields)."""
+        self.write(values)
+
+    def _activate(self, reason=None, **values):
+        """Active: waiting for its next run (`next_run_at`), or for a person when `next_run_at` is False."""
+        if self:
+            self.write({"state": "active", **({"state_reason": reason} if reason else {}), **values})
+
+    def _queue(self, reason, next_run_at):
+        """Queued: held back by a limit or a closed window until `next_run_at`."""
+        self.write({"state": "queued", "state_reason": reason, "next_run_at": next_run_at})
+
+    def _pause(self, reason, by_sequence=False, **values):
+        """Paused: out of the due set until resumed (by a person, or by the sequence when it paused them)."""
+        self.write({"state": "paused", "paused_by_sequence": by_sequence, "state_reason": reason, **values})
+
+    def _reset_to_draft(self, reason):
+        """Draft again: waits for its sequence to be activated."""
+        self.write({"state": "draft", "paused_by_sequence": False, "state_reason": reason})
+
+    def _finish(self, reason=None, **values):
+        """Finished: every step ran (or none can any more)."""
+        self.write({**self._get_finish_values(reason), **values})
 
     def _block(self, reason):
+        """Blocked: something needs a fix (contact data, the step, the schedule); resume runs it again."""
         self.write({"state": "blocked", "state_reason": reason})
 
     def _end(self, state, reason):
-        """End open enrollments in `state` (completed, bounced, ...) with the reason."""
+        """End open enrollments in `state` (one of END_STATES: completed, bounced, ...) with the reason."""
         self.filtered(lambda e: e.state in OPEN_STATES).write(
             {
                 "state": state,
@@ -238,9 +272,10 @@ class SalesSequenceEnrollment(models.Model):
         self._end("canceled", reason)
 
     def _write_start(self, values):
-        """Write the start values; in SQL for an audience's thousands (no tracking wanted), else with the ORM."""
+        """Apply a start plan (`_plan_step`, `_plan_blocked`); in SQL for an audience's thousands (no tracking
+        wanted), else with the ORM."""
         if not self.env.context.get("tracking_disable"):
-            self.write(values)
+            self._apply_plan(values)
             return
         self.flush_recordset()
         self.env.cr.execute(
@@ -280,13 +315,7 @@ class SalesSequenceEnrollment(models.Model):
         self.check_access("write")
         to_pause = self.filtered(lambda e: e.state in ("draft", "active", "queued", "blocked"))
         self.env["sales.sequence.event"]._record(to_pause, "pause", _("Paused by %(user)s.", user=self.env.user.name))
-        to_pause.write(
-            {
-                "state": "paused",
-                "paused_by_sequence": False,
-                "state_reason": _("Paused by %(user)s.", user=self.env.user.name),
-            }
-        )
+        to_pause._pause(_("Paused by %(user)s.", user=self.env.user.name))
         return True
 
     def action_resume(self):
@@ -297,9 +326,7 @@ class SalesSequenceEnrollment(models.Model):
         )
         started = to_resume.filtered(lambda e: e.sequence_id.state == "active")
         started._resume()
-        (to_resume - started).write(
-            {"state": "draft", "paused_by_sequence": False, "state_reason": _("Starts when the sequence is activated.")}
-        )
+        (to_resume - started)._reset_to_draft(_("Starts when the sequence is activated."))
         return True
 
     def action_cancel(self):
@@ -318,9 +345,7 @@ class SalesSequenceEnrollment(models.Model):
             event, reason = _("The sequence was paused."), _("The sequence is paused; steps resume when it is resumed.")
         self.env["sales.sequence.event"]._record(self, "pause", event)
         # Thousands at once: the timeline's event says it, no tracking message per enrollment in the chatter.
-        self.with_context(mail_notrack=True).write(
-            {"state": "paused", "paused_by_sequence": True, "state_reason": reason}
-        )
+        self.with_context(mail_notrack=True)._pause(reason, by_sequence=True)
 
     def _resume(self):
         self.env["sales.sequence.event"]._record(
@@ -330,6 +355,6 @@ class SalesSequenceEnrollment(models.Model):
         not_started.write({"paused_by_sequence": False})
         not_started._start()
         started = self - not_started
-        started.write({"state": "active", "paused_by_sequence": False})
+        started._activate(paused_by_sequence=False)
         started.filtered("step_id")._reschedule()
         started.filtered(lambda e: not e.step_id)._finish()

@@ -98,7 +98,7 @@ class SalesSequenceEnrollment(models.Model):
     def _wait_for_person(self, reason):
         """Wait, out of the due set, until a person finishes the step (done activity, reminder sent)."""
         if self:
-            self.write({"state": "active", "state_reason": reason, "next_run_at": False})
+            self._activate(reason, next_run_at=False)
 
     @api.model
     def _on_activities_done(self, activities, canceled=False):

@@ -20,6 +20,21 @@ class SalesSequenceEnrollment(models.Model):
     # Ask before sending
     # ------------------------------------------------------------------
 
+    def _hold_before_step(self, step, now):
+        held = super()._hold_before_step(step, now)
+        if step._needs_approval():
+            held |= (self - held)._hold_for_approval(step, now)
+        return held
+
+    def _take_approved(self, step, now):
+        """The approved drafts go; the others are drafted for approval (the auto-approve rule may approve some)."""
+        if not step._needs_approval():
+            return super()._take_approved(step, now)
+        drafts = self._open_drafts(step).filtered(lambda d: d.state == "approved")
+        sendable = drafts.enrollment_id | self._draft_for_approval(step, now, drafts.enrollment_id)
+        drafts = sendable._open_drafts(step).filtered(lambda d: d.state == "approved")
+        return sendable, drafts
+
     def _open_drafts(self, step):
         # sudo: drafts are the engine's; only those of these enrollments and this step are read.
         return (
@@ -44,9 +59,7 @@ class SalesSequenceEnrollment(models.Model):
             expired.write({"state": "expired", "reason": reason, "decided_at": now})
             expired.activity_ids.unlink()
             self.env["sales.sequence.event"]._record(expired.enrollment_id, "expire", reason, step=step)
-            expired.enrollment_id.write(
-                {"state": "paused", "paused_by_sequence": False, "state_reason": reason, "next_run_at": False}
-            )
+            expired.enrollment_id._pause(reason, next_run_at=False)
         for draft in pending - expired:
             if draft.enrollment_id.next_run_at != draft.expires_at:
                 draft.enrollment_id.next_run_at = draft.expires_at

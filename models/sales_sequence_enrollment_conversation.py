@@ -103,9 +103,7 @@ class SalesSequenceEnrollment(models.Model):
         running |= running._account_mates().filtered(lambda e: e.state in SENDING_STATES)
         to_complete = running.filtered(lambda e: e.sequence_id.on_reply == "complete")
         to_complete._end("completed", reason)
-        (running - to_complete).write(
-            {"state": "paused", "paused_by_sequence": False, "state_reason": reason, "next_run_at": False}
-        )
+        (running - to_complete)._pause(reason, next_run_at=False)
         note = Markup("<p>%s</p><blockquote>%s</blockquote>") % (
             _("Reply received from %(sender)s: %(subject)s", sender=message_dict.get("email_from"), subject=subject),
             snippet,
@@ -256,13 +254,7 @@ class SalesSequenceEnrollment(models.Model):
         self.ensure_one()
         self._rewind_to(touch)
         schedule = self.sequence_id._get_send_schedule()
-        self.write(
-            {
-                "state": "active",
-                "state_reason": reason,
-                "next_run_at": self._next_allowed_slot(schedule, fields.Datetime.now()),
-            }
-        )
+        self._activate(reason, next_run_at=self._next_allowed_slot(schedule, fields.Datetime.now()))
         self._wake_cron_for_due()
 
     def _rewind_to(self, touch):
@@ -345,6 +337,26 @@ class SalesSequenceEnrollment(models.Model):
     # The mail queue's verdict
     # ------------------------------------------------------------------
 
+    def _on_email_sent(self, touch):
+        """The mail queue handed `touch`'s email to the mail server: recorded, and noted on the contact."""
+        self.ensure_one()
+        now = touch._mark_sent()
+        self.env["sales.sequence.event"]._record(
+            self, "send", touch.subject, step=touch.step_id, touch_id=touch.id, date=now
+        )
+        # The contact's note says what really left: written when the mail server took the email, so a send that
+        # failed and went again leaves one note.
+        self.sudo()._log_on_contacts(touch.step_id, {self.id: touch.subject})
+
+    @api.model
+    def _fail_lost_sends(self):
+        """The emails the mail queue lost (`sales.sequence.touch._lost_sends`) are handled as any send failure, so
+        the step is neither lost nor counted as sent. Returns how many."""
+        lost = self.env["sales.sequence.touch"]._lost_sends()
+        for touch, reason in lost:
+            touch.enrollment_id._on_send_failure(touch, reason)
+        return len(lost)
+
     def _on_send_failure(self, touch, reason):
         """The mail queue could not send: pause with the reason and tell the owner; resume sends the same step."""
         self.ensure_one()
@@ -352,17 +364,13 @@ class SalesSequenceEnrollment(models.Model):
         self.env["sales.sequence.event"]._record(
             self, "send_failure", (reason or "")[:200], step=touch.step_id, touch_id=touch.id
         )
-        self.write(
-            {
-                "state": "paused",
-                "paused_by_sequence": False,
-                "next_run_at": False,
-                "state_reason": _(
-                    "Sending step '%(step)s' failed: %(reason)s. Fix the cause, then resume: the step is sent again.",
-                    step=touch.step_id.name,
-                    reason=reason or _("unknown error"),
-                ),
-            }
+        self._pause(
+            _(
+                "Sending step '%(step)s' failed: %(reason)s. Fix the cause, then resume: the step is sent again.",
+                step=touch.step_id.name,
+                reason=reason or _("unknown error"),
+            ),
+            next_run_at=False,
         )
         self.activity_schedule(
             "mail.mail_activity_data_todo",

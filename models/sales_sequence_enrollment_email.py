@@ -29,17 +29,8 @@ class SalesSequenceEnrollment(models.Model):
         others."""
         sequence = step.sequence_id
         schedule = schedules[sequence]
-        sendable = self._block_unsendable()
-        drafts = self.env["sales.sequence.draft"]
-        if step._needs_approval():
-            drafts = sendable._open_drafts(step).filtered(lambda d: d.state == "approved")
-            sendable = drafts.enrollment_id | sendable._draft_for_approval(step, now, drafts.enrollment_id)
-            drafts = sendable._open_drafts(step).filtered(lambda d: d.state == "approved")
-        sendable, over_limit = sendable._split_by_daily_limit(sequence, schedule, now)
-        for mailbox, enrollments in over_limit.grouped(lambda e: e._get_mailbox()).items():
-            enrollments._queue_for_daily_limit(sequence, mailbox, schedule, now)
-        sendable, over_user_limit = sendable._split_by_user_limit(sequence, schedule, now)
-        over_user_limit._queue_for_user_limit(sequence, schedule, now)
+        sendable, drafts = self._block_unsendable()._take_approved(step, now)
+        sendable = sendable._queue_over_limits(sequence, schedule, now)
         if not sendable:
             return
         contents = sendable._email_contents(step, drafts)
@@ -47,6 +38,11 @@ class SalesSequenceEnrollment(models.Model):
         sent = sendable._send_emails(step, contents, now, schedules)
         drafts.filtered(lambda d: d.enrollment_id in sent).sudo().write({"state": "sent"})  # sudo: engine status
         step._pick_ab_winner()
+
+    def _take_approved(self, step, now):
+        """(the enrollments that may be sent `step` now, their approved drafts): all of them, with no draft, here;
+        sales_sequence_enrollment_approval.py overrides this with super() for the steps that ask for approval."""
+        return self, self.env["sales.sequence.draft"]
 
     # ------------------------------------------------------------------
     # Who can be emailed
@@ -157,6 +153,29 @@ class SalesSequenceEnrollment(models.Model):
     # ------------------------------------------------------------------
     # Sending
     # ------------------------------------------------------------------
+
+    # ------------------------------------------------------------------
+    # The mail rows, built as Odoo's message_post would build them
+    # ------------------------------------------------------------------
+    # One message_post per contact runs Odoo's whole notify pipeline per email (followers, recipients, ancestors, a
+    # QWeb layout render); here a batch costs one create per kind of row (bench/ measures it). What follows is what
+    # message_post (addons/mail/models/mail_thread.py, Odoo 18.0) would produce for a comment posted to the
+    # enrollment for the contact alone, part by part:
+    #   - the mail.message values:  message_post, msg_values (_email_values "message": model, res_id, message_type,
+    #     subtype_id, author_id, email_from, subject, body, partner_ids) and its "default-like values"
+    #     (_get_thread_values: record_alias_domain_id, record_company_id, reply_to);
+    #   - Message-Id and References: mail.message._get_message_id's generate_tracking_message_id('<res_id>-<model>'),
+    #     and _notify_by_email_get_base_mail_values' references (ours: the earlier sequence emails, for threading);
+    #   - the headers: _notify_by_email_get_base_mail_values (Return-Path from the alias domain) and
+    #     models._notify_by_email_get_headers (X-Odoo-Objects, the company's bounce address) in _email_headers;
+    #   - the mail.mail: _notify_thread_by_email with _notify_by_email_get_final_mail_values (recipient_ids,
+    #     body_html from _notify_by_email_render_layout: ours is the sequence layout, see _email_layout; auto_delete,
+    #     is_notification, state outgoing), created with sudo and a clean context as it does (SafeMail);
+    #     mail.mail _inherits mail.message, so one create makes both rows;
+    #   - the mail.notification: _notify_thread_by_email's notif_create_values (is_read, ready, email), in one create.
+    # Left out on purpose: follower notifications (the contact alone receives it: create runs with
+    # mail_create_nosubscribe), the author's subscription, the inbox/bus notifications, and the immediate send
+    # (force_send): Odoo's mail queue sends, woken by _send_emails.
 
     def _send_emails(self, step, contents, now, schedules, advance=True):
         """Send each enrollment its content: the whole batch in one savepoint with one create per kind of row
@@ -270,7 +289,8 @@ class SalesSequenceEnrollment(models.Model):
         return earlier
 
     def _email_headers(self, thread, step):
-        """The headers Odoo's notification would set (X-Odoo-Objects, Return-Path), the RFC 8058 unsubscribe
+        """The headers Odoo's notification would set (X-Odoo-Objects and Return-Path, as
+        _notify_by_email_get_base_mail_values and models._notify_by_email_get_headers do), the RFC 8058 unsubscribe
         headers and the step's BCC (sent to, never shown)."""
         self.ensure_one()
         headers = {"X-Odoo-Objects": f"{self._name}-{self.id}"}
@@ -318,14 +338,17 @@ class SalesSequenceEnrollment(models.Model):
         )
 
     def _create_emails(self, step, values, now):
-        """One create per kind of row for the whole batch; the step runs' unique index refuses a second send."""
-        # sudo: as message_post does, the engine writes messages, mails and notifications whatever the user.
+        """One create per kind of row for the whole batch (see "The mail rows" above); the step runs' unique index
+        refuses a second send."""
+        # sudo and clean_context: as _notify_thread_by_email creates them (SafeMail, SafeNotification), whatever
+        # the user and without residual default_* keys; mail.mail creates its mail.message through _inherits.
         mails = (
             self.env["mail.mail"]
             .sudo()
             .with_context(**clean_context(self.env.context))
             .create([values[enrollment.id]["message"] for enrollment in self])
         )
+        # _notify_thread_by_email's notif_create_values: the email notification the chatter shows as sent or not.
         self.env["mail.notification"].sudo().create(
             [
                 {
@@ -348,7 +371,8 @@ class SalesSequenceEnrollment(models.Model):
         )
 
     def _get_thread_values(self, email_from):
-        """Per enrollment, the message values message_post would otherwise look up one record at a time."""
+        """Per enrollment, message_post's "default-like values" (record_alias_domain_id, record_company_id,
+        reply_to), looked up for the whole batch instead of one record at a time."""
         reply_tos = self._notify_get_reply_to(default=email_from)
         # sudo: as message_post itself does, alias domains are read whatever the sender may read; only ids leave.
         alias_domains = self.sudo()._mail_get_alias_domains(default_company=self.env.company)

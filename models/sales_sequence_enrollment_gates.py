@@ -31,12 +31,9 @@ class SalesSequenceEnrollment(models.Model):
             lambda e: now - e.next_run_at > LATE_GRACE and not schedule.is_open(now, tz=e._get_contact_tz())
         )
         for enrollment in missed:
-            enrollment.write(
-                {
-                    "state": "queued",
-                    "state_reason": _("The send window closed before this step could go; it goes at the next slot."),
-                    "next_run_at": enrollment._next_allowed_slot(schedule, now),
-                }
+            enrollment._queue(
+                _("The send window closed before this step could go; it goes at the next slot."),
+                enrollment._next_allowed_slot(schedule, now),
             )
         return self - missed
 
@@ -225,9 +222,7 @@ class SalesSequenceEnrollment(models.Model):
                         enrollment.step_id = step
                     groups[(sequence, step)] |= enrollment
                 elif is_exhausted(options, done, facts[enrollment.id]):
-                    enrollment.write(
-                        {**enrollment._get_finish_values(), "state_reason": _("No step can match any more.")}
-                    )
+                    enrollment._finish(_("No step can match any more."))
                 else:
                     enrollment._advance_smart(now, schedules, _("No step matched at this run."))
         return groups

@@ -13,6 +13,15 @@ class SalesSequenceEnrollment(models.Model):
 
     _inherit = "sales.sequence.enrollment"
 
+    def _queue_over_limits(self, sequence, schedule, now):
+        """Queue, to the next day, the enrollments over the mailbox's or the owner's daily limit; return the rest."""
+        sendable, over_limit = self._split_by_daily_limit(sequence, schedule, now)
+        for mailbox, enrollments in over_limit.grouped(lambda e: e._get_mailbox()).items():
+            enrollments._queue_for_daily_limit(sequence, mailbox, schedule, now)
+        sendable, over_user_limit = sendable._split_by_user_limit(sequence, schedule, now)
+        over_user_limit._queue_for_user_limit(sequence, schedule, now)
+        return sendable
+
     def _get_mailbox(self):
         """The normalized address this enrollment's emails leave from: the unit of the daily limit."""
         self.ensure_one()
@@ -82,4 +91,4 @@ class SalesSequenceEnrollment(models.Model):
         for enrollment in self:
             by_slot[enrollment._next_allowed_slot(schedule, not_before)].append(enrollment.id)
         for slot, ids in by_slot.items():
-            self.browse(ids).write({"state": "queued", "state_reason": reason, "next_run_at": slot})
+            self.browse(ids)._queue(reason, slot)

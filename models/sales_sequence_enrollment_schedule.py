@@ -54,15 +54,9 @@ class SalesSequenceEnrollment(models.Model):
         try:
             next_run = self._slot_for_step(schedule, step, after, follows_send)
         except ScheduleError as error:
-            return {"step_id": step.id, "state": "blocked", "state_reason": str(error), "next_run_at": False}
-        return {
-            "step_id": step.id,
-            "state": "active",
-            "state_reason": _(
-                "Waiting for step %(position)s '%(step)s'.", position=step._get_position(), step=step.name
-            ),
-            "next_run_at": next_run,
-        }
+            return self._plan_blocked(step, str(error))
+        reason = _("Waiting for step %(position)s '%(step)s'.", position=step._get_position(), step=step.name)
+        return self._plan_step(step, next_run, reason)
 
     def _reschedule(self):
         """Recompute when the waiting step runs, after its delay or the sequence's steps changed."""
@@ -78,7 +72,7 @@ class SalesSequenceEnrollment(models.Model):
             if enrollment.state == "queued" and values["state"] == "active":
                 values.pop("state")
                 values.pop("state_reason")
-            enrollment.write(values)
+            enrollment._apply_plan(values)
         self._wake_cron_for_due()
 
     # ------------------------------------------------------------------
@@ -156,14 +150,7 @@ class SalesSequenceEnrollment(models.Model):
             schedule = sequence._get_send_schedule()
             schedule.next_slot(now)
         except ScheduleError as error:
-            return {
-                (
-                    ("next_run_at", False),
-                    ("state", "blocked"),
-                    ("state_reason", str(error)),
-                    ("step_id", step.id),
-                ): self.ids
-            }
+            return {tuple(sorted(self._plan_blocked(step, str(error)).items())): self.ids}
         reason = _("Waiting for step %(position)s '%(step)s'.", position=1, step=step.name)
         contact_tz = self._contact_timezones() if sequence.use_contact_tz else {}
         slots = {}
@@ -176,8 +163,7 @@ class SalesSequenceEnrollment(models.Model):
                 if tz not in slots:
                     slots[tz] = slot_for_step(schedule, step.delay_days, now, False, False, tz, None)
                 slot = slots[tz]
-            values = (("next_run_at", slot), ("state", "active"), ("state_reason", reason), ("step_id", step.id))
-            by_values[values].append(enrollment_id)
+            by_values[tuple(sorted(self._plan_step(step, slot, reason).items()))].append(enrollment_id)
         return by_values
 
     # ------------------------------------------------------------------
@@ -195,7 +181,7 @@ class SalesSequenceEnrollment(models.Model):
             values = {"last_touch_at": sent_at, **enrollment._values_after(step, sent_at, schedules)}
             by_values[tuple(sorted(values.items()))].append(enrollment.id)
         for values, ids in by_values.items():
-            self.browse(ids).write(dict(values))
+            self.browse(ids)._apply_plan(dict(values))
 
     def _values_after(self, step, sent_at, schedules):
         """The classic enrollment's values once `step` ran at `sent_at`: the next step at its slot, or finished."""
@@ -215,7 +201,7 @@ class SalesSequenceEnrollment(models.Model):
             self.last_touch_at = sent_at
             self._advance_smart(sent_at, schedules, _("Step '%(step)s' done.", step=step.name))
             return
-        self.write({"last_touch_at": sent_at, **self._values_after(step, sent_at, schedules)})
+        self._apply_plan({"last_touch_at": sent_at, **self._values_after(step, sent_at, schedules)})
 
     def _advance_smart(self, after, schedules, reason):
         """Smart: the next run is one interval after `after`, at the first allowed slot."""
@@ -223,7 +209,7 @@ class SalesSequenceEnrollment(models.Model):
         sequence = self.sequence_id
         remaining = sequence.step_ids - self._done_touches().step_id
         if not remaining:
-            self.write({**self._get_finish_values(), "last_touch_at": self.last_touch_at or after})
+            self._finish(last_touch_at=self.last_touch_at or after)
             return
         schedule = cached_schedule(schedules, sequence)
         not_before = after + timedelta(hours=max(sequence.smart_interval_hours, 1))
@@ -232,16 +218,8 @@ class SalesSequenceEnrollment(models.Model):
         except ScheduleError as error:
             self._block(str(error))
             return
-        self.write(
-            {
-                "state": "active",
-                "step_id": remaining[:1].id,
-                "next_run_at": slot,
-                "state_reason": _(
-                    "%(reason)s Next run: %(date)s.", reason=reason, date=fields.Datetime.to_string(slot)
-                ),
-            }
-        )
+        next_reason = _("%(reason)s Next run: %(date)s.", reason=reason, date=fields.Datetime.to_string(slot))
+        self._apply_plan(self._plan_step(remaining[:1], slot, next_reason))
 
     def _skip_step(self, step, reason, at, schedules=None):
         """Skip `step` with the reason: the next step is scheduled from `at` as if the step had run then."""
@@ -255,10 +233,10 @@ class SalesSequenceEnrollment(models.Model):
                 continue
             next_step = step._get_next_step(done_steps=enrollment._done_touches().step_id)
             if not next_step:
-                enrollment.write({**enrollment._get_finish_values(), "state_reason": reason})
+                enrollment._finish(reason)
                 continue
             values = enrollment._schedule_step(next_step, at, schedules)
             if values["state"] == "active":
                 values["state_reason"] = _("%(reason)s Next: '%(next)s'.", reason=reason, next=next_step.name)
-            enrollment.write(values)
+            enrollment._apply_plan(values)
         self._wake_cron_for_due()
