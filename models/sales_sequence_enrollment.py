@@ -97,8 +97,7 @@ class SalesSequenceEnrollment(models.Model):
                 OPEN_STATES,
             )
         )
-        # The run cron's only question: which open enrollments are due. Version 18.0.1.1.0 also had a full index.
-        self.env.cr.execute("DROP INDEX IF EXISTS sales_sequence_enrollment__next_run_at_index")
+        # The run cron's only question: which open enrollments are due (18.0.1.1.0's full index: migrations/).
         self.env.cr.execute(
             SQL(
                 "CREATE INDEX IF NOT EXISTS sales_sequence_enrollment_due_idx "

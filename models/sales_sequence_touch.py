@@ -46,10 +46,7 @@ class SalesSequenceTouch(models.Model):
     def init(self):
         # One successful run per (enrollment, step): the database refuses a second send, whatever path or worker
         # attempts it. A failed send does not count, so resuming sends the step again.
-        # Version 18.0.1.0.0 had a plain unique constraint, which would refuse the re-send of a failed step.
-        self.env.cr.execute(
-            "ALTER TABLE sales_sequence_touch DROP CONSTRAINT IF EXISTS sales_sequence_touch_enrollment_step_uniq"
-        )
+        # 18.0.1.0.0's plain unique constraint, which refused the re-send of a failed step: migrations/18.0.1.1.0.
         self.env.cr.execute(
             "CREATE UNIQUE INDEX IF NOT EXISTS sales_sequence_touch_sent_once "
             "ON sales_sequence_touch (enrollment_id, step_id) WHERE failed IS NOT TRUE"
