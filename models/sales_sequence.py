@@ -58,8 +58,7 @@ class SalesSequence(models.Model):
         copy=False,
         tracking=True,
     )
-    # Smart sequences come with their engine (issue "step types and smart sequences"): until then the field is not
-    # shown, and a smart sequence cannot be activated.
+    # Smart: each run picks the first step not yet run whose conditions match (lib/conditions.py, the gates).
     sequence_type = fields.Selection(
         [("classic", "Classic"), ("smart", "Smart")],
         string="Type",

@@ -14,7 +14,6 @@ STEP_TYPES = [
     ("call", "Call Reminder"),
     ("sms", "SMS"),
 ]
-MANUAL_STEP_TYPES = ("email_reminder", "task", "call")
 TEST_SUBJECT_PREFIX = "[TEST] "
 
 
@@ -275,10 +274,6 @@ class SalesSequenceStep(models.Model):
                     variant=self.winner_variant_id.name,
                 )
             )
-
-    def _is_manual(self):
-        self.ensure_one()
-        return self.step_type in MANUAL_STEP_TYPES
 
     @api.depends("auto_approve", "auto_approve_after", "auto_approve_daily_cap")
     def _compute_auto_approve_preview(self):

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from local_dates import excluded_from_local_dates
 from planner import (
     MIN_STEP_GAP,
     MOVED_BY_DAILY_LIMIT,
@@ -26,7 +27,7 @@ from planner import (
     plan,
     slot_for_step,
 )
-from send_schedule import NO_WINDOW_MESSAGE, ScheduleError, SendSchedule, excluded_from_local_dates
+from send_schedule import NO_WINDOW_MESSAGE, ScheduleError, SendSchedule
 
 D = datetime
 BRUSSELS = "Europe/Brussels"
