@@ -1,7 +1,7 @@
 import logging
 from collections import defaultdict
 
-from odoo import _, models
+from odoo import _, api, models
 from odoo.tools import SQL
 
 _logger = logging.getLogger(__name__)
@@ -55,12 +55,25 @@ class SalesSequenceEnrollment(models.Model):
     def _split_by_user_limit(self, sequence, schedule, now):
         """(sendable, over the limit) given what the owner's sequences already sent today, all mailboxes together
         (Settings > CRM > Sales Sequences)."""
-        limit = int(self.env["ir.config_parameter"].sudo().get_param("sales_sequence.max_emails_per_user", 0))
+        limit = self._max_emails_per_user()
         if not limit or not self:
             return self, self.browse()
         owner = sequence.user_id
         self.env.cr.execute(SQL("SELECT pg_advisory_xact_lock(hashtext(%s))", f"sales_sequence:user:{owner.id}"))
-        start, end = schedule.day_bounds(now)
+        available = max(limit - self._count_sent_by_user(owner, *schedule.day_bounds(now)), 0)
+        return self[:available], self[available:]
+
+    @api.model
+    def _max_emails_per_user(self):
+        """Settings > CRM > Sales Sequences: emails per day of one owner's sequences, 0 for no limit. The run cron
+        and the forecast (lib/planner.py) both apply it."""
+        # sudo: a technical setting, read by whoever runs the cron or the forecast.
+        return int(self.env["ir.config_parameter"].sudo().get_param("sales_sequence.max_emails_per_user", 0))
+
+    @api.model
+    def _count_sent_by_user(self, owner, start, end):
+        """Emails the owner's sequences sent in [start, end), all mailboxes together."""
+        self.env["sales.sequence.touch"].flush_model(["user_id", "date", "failed"])
         self.env.cr.execute(
             SQL(
                 "SELECT count(*) FROM sales_sequence_touch WHERE user_id = %s AND date >= %s AND date < %s "
@@ -70,13 +83,12 @@ class SalesSequenceEnrollment(models.Model):
                 end,
             )
         )
-        available = max(limit - self.env.cr.fetchone()[0], 0)
-        return self[:available], self[available:]
+        return self.env.cr.fetchone()[0]
 
     def _queue_for_user_limit(self, sequence, schedule, now):
         if not self:
             return
-        limit = int(self.env["ir.config_parameter"].sudo().get_param("sales_sequence.max_emails_per_user", 0))
+        limit = self._max_emails_per_user()
         reason = _(
             "Daily limit of %(limit)s sequence emails per user reached for %(owner)s; sends at the next allowed slot.",
             limit=limit,
