@@ -7,14 +7,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
 
-from send_schedule import SendSchedule, excluded_from_local_dates  # noqa: E402
+from send_schedule import SendSchedule  # noqa: E402
 
 
 def main(calls=20000):
     windows = [(day, 9, 12) for day in range(5)] + [(day, 13, 17) for day in range(5)]
-    holidays = excluded_from_local_dates(
-        [datetime(2026, 12, 24).date(), datetime(2026, 12, 25).date()], "Europe/Berlin"
-    )
+    # 24 and 25 December, whole local days in Berlin (UTC+1), in UTC.
+    holidays = [(datetime(2026, 12, 23, 23, 0), datetime(2026, 12, 25, 23, 0))]
     schedule = SendSchedule(windows, tz="Europe/Berlin", excluded=holidays)
     start = datetime(2026, 12, 1, 0, 0)
     instants = [start + timedelta(minutes=37 * i) for i in range(calls)]

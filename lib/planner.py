@@ -45,6 +45,7 @@ MIN_STEP_GAP = timedelta(minutes=5)
 
 # Why a planned step is later than its own timing rule puts it (PlannedStep.moved_by): the last move it got.
 MOVED_BY_DAILY_LIMIT = "daily_limit"
+MOVED_BY_USER_LIMIT = "user_limit"
 MOVED_BY_OWNER_LEAVE = "owner_leave"
 
 # The only step kind that goes through the mailbox, hence the only one the daily limit counts.
@@ -130,6 +131,8 @@ def plan(
     already_sent=None,
     leaves=(),
     max_items=100000,
+    user_limit=0,
+    user_already_sent=None,
 ):
     """The dated plan of every remaining step of every enrollment of one sequence, as the cron would run it.
 
@@ -138,16 +141,23 @@ def plan(
     randomize: the sequence's randomized send times (seeded by the enrollment id, as the engine does).
     daily_limit: emails per mailbox and day of the schedule's timezone, 0 for no limit.
     already_sent: {(mailbox, day start as given by schedule.day_bounds(x)[0]): emails already sent that day}.
+    user_limit: emails per day of the owner's sequences, all mailboxes together (the cron checks it after the
+    mailbox's limit), 0 for no limit; user_already_sent: {day start: emails the owner already sent that day}.
     leaves: the owner's leaves, (start, end) naive UTC pairs, half-open, overlapping allowed.
     max_items: the plan stops after this many items (the earliest ones): a full list may be truncated.
 
     Returns PlannedStep values sorted by (at, enrollment id, step index), undated problems last. Raises ValueError
     on duplicate enrollment ids, a negative step index, a negative limit; schedule errors become problem items.
     """
-    for name, value in (("daily limit", daily_limit), ("maximum number of items", max_items)):
+    for name, value in (
+        ("daily limit", daily_limit),
+        ("user limit", user_limit),
+        ("maximum number of items", max_items),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"The {name} must be a whole number, at least 0; got {value!r}.")
     planner = _Planner(schedule, tuple(steps), now, randomize, daily_limit, already_sent, leaves, max_items)
+    planner.user_limit, planner.user_sent = user_limit, dict(user_already_sent or {})
     return planner.run(enrollments)
 
 
@@ -211,6 +221,9 @@ class _Planner:
         self.randomize = randomize
         self.daily_limit = daily_limit
         self.sent = dict(already_sent or {})
+        # The owner's limit: one owner per sequence, so one counter per day (plan() sets both).
+        self.user_limit = 0
+        self.user_sent = {}
         self.leave_starts, self.leave_ends = _leave_index(leaves)
         self.max_items = max_items
         self.enrollments = {}
@@ -276,7 +289,7 @@ class _Planner:
 
     def _queue(self, enrollment, step_index, at):
         """Put a fresh send in the heap, as a group of its own."""
-        limited = bool(self.daily_limit) and self.steps[step_index].kind == EMAIL_KIND
+        limited = bool(self.daily_limit or self.user_limit) and self.steps[step_index].kind == EMAIL_KIND
         member = (enrollment.id, step_index, next(self.serial), None)
         group = _Group(at, enrollment.mailbox, enrollment.tz or None, self._seed(enrollment), limited, [member])
         self._push(group)
@@ -299,10 +312,14 @@ class _Planner:
         if group.limited:
             day_start, next_day_start = self._day(at)
             counter = (group.mailbox, day_start)
-            if self.sent.get(counter, 0) >= self.daily_limit:
+            if self.daily_limit and self.sent.get(counter, 0) >= self.daily_limit:
                 self._move(group, next_day_start, MOVED_BY_DAILY_LIMIT)
                 return
+            if self.user_limit and self.user_sent.get(day_start, 0) >= self.user_limit:
+                self._move(group, next_day_start, MOVED_BY_USER_LIMIT)
+                return
             self.sent[counter] = self.sent.get(counter, 0) + 1
+            self.user_sent[day_start] = self.user_sent.get(day_start, 0) + 1
         self._send_first(group)
 
     def _leave_end(self, at):

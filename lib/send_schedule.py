@@ -27,7 +27,7 @@ from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["ScheduleError", "SendSchedule", "Window", "excluded_from_local_dates"]
+__all__ = ["ScheduleError", "SendSchedule", "Window"]
 
 HOURS_PER_DAY = 24
 DAY = timedelta(days=1)
@@ -283,15 +283,6 @@ def _random_instant(low, high, seed, day):
     count = whole_seconds + (1 if remainder else 0)
     generator = random.Random(f"{seed}|{day.isoformat()}")
     return first + generator.randrange(count) * SECOND
-
-
-def excluded_from_local_dates(dates, tz):
-    """UTC (start, end) pairs covering whole local calendar days, for `excluded=` (e.g. public holidays).
-
-    `tz` is an IANA timezone name; days shortened or lengthened by a DST change are covered exactly.
-    """
-    zone = _zone(tz, "the excluded dates")
-    return [(_local_day_start(zone, day), _local_day_start(zone, day + DAY)) for day in dates]
 
 
 class SendSchedule:

@@ -51,5 +51,5 @@ class MailMail(models.Model):
             if failure_type or mail.state == "exception":
                 touch.enrollment_id._on_send_failure(touch, failure_reason or mail.failure_reason)
             else:
-                touch._mark_sent()
+                touch.enrollment_id._on_email_sent(touch)
         return super()._postprocess_sent_message(success_pids, failure_reason=failure_reason, failure_type=failure_type)

@@ -4,6 +4,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from ..lib import placeholders
+from .sales_sequence_enrollment import DUE_STATES, SENDING_STATES
 
 LAST_CONTACTED_MODES = [
     ("not_contacted", "Not yet contacted"),
@@ -69,7 +70,7 @@ class ResPartner(models.Model):
         for contact, state, by_sequence, count in groups:
             figures = totals[contact.id]
             figures[0] += count
-            figures[1] += count if state in ("active", "queued") else 0
+            figures[1] += count if state in DUE_STATES else 0
             figures[2] += count if state == "paused" and not by_sequence else 0
         for partner in self:
             figures = [sum(totals[member][i] for member in members[partner.id]) for i in range(3)]
@@ -89,7 +90,7 @@ class ResPartner(models.Model):
     def action_pause_sales_sequences(self):
         """Pause the running enrollments of the contact (or of the account's contacts)."""
         enrollments = self.env["sales.sequence.enrollment"].search(
-            [*self._sales_sequence_enrollment_domain(), ("state", "in", ("active", "queued", "blocked"))]
+            [*self._sales_sequence_enrollment_domain(), ("state", "in", SENDING_STATES)]
         )
         enrollments.action_pause()
         return True

@@ -15,11 +15,10 @@ from odoo.addons.base.models.res_partner import _tz_get
 
 from ..lib.send_schedule import ScheduleError, SendSchedule
 from .company_default import company_default
+from .sales_sequence_enrollment import DUE_STATES, OPEN_STATES
 
 _logger = logging.getLogger(__name__)
 
-# Enrollment states in which a contact still counts as "in" the sequence.
-OPEN_ENROLLMENT_STATES = ("draft", "active", "queued", "blocked", "paused")
 # Settings that decide when an enrollment's next step may go out.
 SCHEDULE_FIELDS = {"calendar_id", "tz", "use_contact_tz", "randomize"}
 # Emails one sending mailbox may send per day across all sequences, for a new sequence: the one place this default
@@ -65,8 +64,7 @@ class SalesSequence(models.Model):
         copy=False,
         tracking=True,
     )
-    # Smart sequences come with their engine (issue "step types and smart sequences"): until then the field is not
-    # shown, and a smart sequence cannot be activated.
+    # Smart: each run picks the first step not yet run whose conditions match (lib/conditions.py, the gates).
     sequence_type = fields.Selection(
         [("classic", "Classic"), ("smart", "Smart")],
         string="Type",
@@ -497,13 +495,13 @@ class SalesSequence(models.Model):
         archived = self.filtered("active") if vals.get("active") is False else self.browse()
         restored = self.filtered(lambda s: not s.active) if vals.get("active") else self.browse()
         result = super().write(vals)
-        archived.enrollment_ids.filtered(lambda e: e.state in ("active", "queued"))._pause_for_sequence(archived=True)
+        archived.enrollment_ids.filtered(lambda e: e.state in DUE_STATES)._pause_for_sequence(archived=True)
         restored.filtered(lambda s: s.state == "active").enrollment_ids.filtered(
             lambda e: e.state == "paused" and e.paused_by_sequence
         )._resume()
         if SCHEDULE_FIELDS.intersection(vals):
             # The send schedule changed: waiting steps move to the new schedule's slots.
-            self.enrollment_ids.filtered(lambda e: e.state in ("active", "queued") and e.step_id)._reschedule()
+            self.enrollment_ids.filtered(lambda e: e.state in DUE_STATES and e.step_id)._reschedule()
         return result
 
     # ------------------------------------------------------------------
@@ -664,7 +662,7 @@ class SalesSequence(models.Model):
         self.check_access("write")
         running = self.filtered(lambda s: s.state == "active")
         running.write({"state": "paused"})
-        running.enrollment_ids.filtered(lambda e: e.state in ("active", "queued"))._pause_for_sequence()
+        running.enrollment_ids.filtered(lambda e: e.state in DUE_STATES)._pause_for_sequence()
         return self._notify_done(
             _("%(names)s is paused: no step is sent until you resume it.", names=self._names_for_message())
         )
@@ -732,7 +730,7 @@ class SalesSequence(models.Model):
                 [
                     ("sequence_id", "=", self.id),
                     ("partner_id", "in", partners.ids),
-                    ("state", "in", OPEN_ENROLLMENT_STATES),
+                    ("state", "in", OPEN_STATES),
                 ]
             )
             .partner_id
@@ -868,7 +866,7 @@ class SalesSequence(models.Model):
                 """,
                 ids=list(ids),
                 sequence=self.id,
-                open=OPEN_ENROLLMENT_STATES,
+                open=OPEN_STATES,
             )
         )
         return [row[0] for row in self.env.cr.fetchall()]

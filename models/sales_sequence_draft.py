@@ -4,6 +4,8 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
+from .sales_sequence_enrollment import RUNNING_STATES
+
 DRAFT_STATES = [
     ("pending", "Needs Attention"),
     ("approved", "Approved"),
@@ -107,7 +109,7 @@ class SalesSequenceDraft(models.Model):
         for draft in pending:
             # sudo: the engine sends as the sequence's sender; the user's right on the draft was checked above.
             enrollment = draft.enrollment_id.sudo()
-            if enrollment.state not in ("active", "queued", "blocked", "paused"):
+            if enrollment.state not in RUNNING_STATES:
                 raise UserError(
                     _(
                         "%(contact)s's enrollment is %(state)s: the reminder can no longer be sent.",

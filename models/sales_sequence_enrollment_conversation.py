@@ -5,15 +5,13 @@ from markupsafe import Markup, escape
 
 from odoo import _, api, fields, models
 from odoo.tools import consteq, email_normalize, format_date, html2plaintext
+from odoo.tools.misc import hmac
 
 from ..lib import inbound as inbound_lib
-from .sales_sequence import OPEN_ENROLLMENT_STATES
-from .sales_sequence_enrollment import cached_schedule
+from .sales_sequence_enrollment import DUE_STATES, OPEN_STATES, SENDING_STATES, cached_schedule
 
 _logger = logging.getLogger(__name__)
 
-# Enrollments a reply or a bounce stops: those that would still send something.
-RUNNING_STATES = ("active", "queued", "blocked")
 # A soft bounce retries the step; this many within SOFT_BOUNCE_WINDOW stop the enrollment.
 SOFT_BOUNCE_LIMIT = 3
 SOFT_BOUNCE_WINDOW = timedelta(days=7)
@@ -24,7 +22,8 @@ BOUNCE_FALLBACK_WINDOW = timedelta(days=7)
 
 class SalesSequenceEnrollment(models.Model):
     """The conversation: how an enrollment reacts to what comes back (replies, auto-replies, bounces, unsubscribes)
-    and to send failures. Every reaction is recorded as a sales.sequence.event first."""
+    and to the mail queue's verdict (sent, failed). Every reaction is recorded as a sales.sequence.event first,
+    then changes the enrollment through the transitions of sales_sequence_enrollment.py."""
 
     _inherit = "sales.sequence.enrollment"
 
@@ -75,7 +74,7 @@ class SalesSequenceEnrollment(models.Model):
         partners = self.env["res.partner"].with_context(active_test=False).search([("email_normalized", "=", email)])
         if not partners:
             return self.browse()
-        return self.search([("partner_id", "in", partners.ids), ("state", "in", RUNNING_STATES)])
+        return self.search([("partner_id", "in", partners.ids), ("state", "in", SENDING_STATES)])
 
     @api.model
     def _is_own_address(self, email):
@@ -103,13 +102,11 @@ class SalesSequenceEnrollment(models.Model):
             self, "reply", subject[:200], message_id=message_dict.get("message_id") or False
         )
         reason = _("Replied on %(date)s.", date=format_date(self.env, when))
-        running = self.filtered(lambda e: e.state in RUNNING_STATES)
-        running |= running._account_mates().filtered(lambda e: e.state in RUNNING_STATES)
+        running = self.filtered(lambda e: e.state in SENDING_STATES)
+        running |= running._account_mates().filtered(lambda e: e.state in SENDING_STATES)
         to_complete = running.filtered(lambda e: e.sequence_id.on_reply == "complete")
         to_complete._end("completed", reason)
-        (running - to_complete).write(
-            {"state": "paused", "paused_by_sequence": False, "state_reason": reason, "next_run_at": False}
-        )
+        (running - to_complete)._pause(reason, next_run_at=False)
         note = Markup("<p>%s</p><blockquote>%s</blockquote>") % (
             _("Reply received from %(sender)s: %(subject)s", sender=message_dict.get("email_from"), subject=subject),
             snippet,
@@ -168,7 +165,7 @@ class SalesSequenceEnrollment(models.Model):
         back = datetime.combine(return_date, time.min)
         reason = _("Out of office: the next step waits for the return on %(date)s.", date=format_date(self.env, back))
         schedules = {}
-        for enrollment in self.filtered(lambda e: e.state in ("active", "queued") and e.step_id):
+        for enrollment in self.filtered(lambda e: e.state in DUE_STATES and e.step_id):
             schedule = cached_schedule(schedules, enrollment.sequence_id)
             slot = enrollment._next_allowed_slot(schedule, back)
             if not enrollment.next_run_at or enrollment.next_run_at < slot:
@@ -278,7 +275,7 @@ class SalesSequenceEnrollment(models.Model):
                 "bounced",
                 _("%(count)s soft bounces in 7 days (%(detail)s): stopped.", count=recent, detail=detail),
             )
-        elif touch and self.state in RUNNING_STATES:
+        elif touch and self.state in SENDING_STATES:
             self._retry_step(
                 touch,
                 _(
@@ -292,13 +289,7 @@ class SalesSequenceEnrollment(models.Model):
         self.ensure_one()
         self._rewind_to(touch)
         schedule = self.sequence_id._get_send_schedule()
-        self.write(
-            {
-                "state": "active",
-                "state_reason": reason,
-                "next_run_at": self._next_allowed_slot(schedule, fields.Datetime.now()),
-            }
-        )
+        self._activate(reason, next_run_at=self._next_allowed_slot(schedule, fields.Datetime.now()))
         self._wake_cron_for_due()
 
     def _rewind_to(self, touch):
@@ -331,7 +322,7 @@ class SalesSequenceEnrollment(models.Model):
             email, message=_("Unsubscribed from sales sequences (%(how)s).", how=how)
         )
         partners = self.env["res.partner"].with_context(active_test=False).search([("email_normalized", "=", email)])
-        enrollments = self.search([("partner_id", "in", partners.ids), ("state", "in", OPEN_ENROLLMENT_STATES)])
+        enrollments = self.search([("partner_id", "in", partners.ids), ("state", "in", OPEN_STATES)])
         enrollments |= self
         self.env["sales.sequence.event"]._record(enrollments, "unsubscribe", how)
         enrollments._end("completed", _("Unsubscribed on %(date)s.", date=format_date(self.env, fields.Date.today())))
@@ -355,6 +346,18 @@ class SalesSequenceEnrollment(models.Model):
             enrollment._unsubscribe(_("one-click email"))
         return bool(enrollment)
 
+    # ------------------------------------------------------------------
+    # Tokens: each opens one door (unsubscribe, open pixel, tracked click)
+    # ------------------------------------------------------------------
+
+    def _get_token(self, purpose, record_id=None):
+        """HMAC of the record id and the purpose, keyed with the database secret: a token opens one door only."""
+        return hmac(self.env(su=True), f"sales_sequence.{purpose}", record_id or self.id)
+
+    def _get_unsubscribe_url(self):
+        self.ensure_one()
+        return f"{self.get_base_url()}/sales_sequence/unsubscribe/{self.id}/{self._get_token('unsubscribe')}"
+
     @api.model
     def _from_token(self, record_id, purpose, token):
         """The enrollment whose token for `purpose` is `token`, else an empty recordset (forged, swapped, bad)."""
@@ -366,8 +369,28 @@ class SalesSequenceEnrollment(models.Model):
         return enrollment
 
     # ------------------------------------------------------------------
-    # Send failures (mail queue)
+    # The mail queue's verdict
     # ------------------------------------------------------------------
+
+    def _on_email_sent(self, touch):
+        """The mail queue handed `touch`'s email to the mail server: recorded, and noted on the contact."""
+        self.ensure_one()
+        now = touch._mark_sent()
+        self.env["sales.sequence.event"]._record(
+            self, "send", touch.subject, step=touch.step_id, touch_id=touch.id, date=now
+        )
+        # The contact's note says what really left: written when the mail server took the email, so a send that
+        # failed and went again leaves one note.
+        self.sudo()._log_on_contacts(touch.step_id, {self.id: touch.subject})
+
+    @api.model
+    def _fail_lost_sends(self):
+        """The emails the mail queue lost (`sales.sequence.touch._lost_sends`) are handled as any send failure, so
+        the step is neither lost nor counted as sent. Returns how many."""
+        lost = self.env["sales.sequence.touch"]._lost_sends()
+        for touch, reason in lost:
+            touch.enrollment_id._on_send_failure(touch, reason)
+        return len(lost)
 
     def _on_send_failure(self, touch, reason):
         """The mail queue could not send: pause with the reason and tell the owner; resume sends the same step."""
@@ -376,17 +399,13 @@ class SalesSequenceEnrollment(models.Model):
         self.env["sales.sequence.event"]._record(
             self, "send_failure", (reason or "")[:200], step=touch.step_id, touch_id=touch.id
         )
-        self.write(
-            {
-                "state": "paused",
-                "paused_by_sequence": False,
-                "next_run_at": False,
-                "state_reason": _(
-                    "Sending step '%(step)s' failed: %(reason)s. Fix the cause, then resume: the step is sent again.",
-                    step=touch.step_id.name,
-                    reason=reason or _("unknown error"),
-                ),
-            }
+        self._pause(
+            _(
+                "Sending step '%(step)s' failed: %(reason)s. Fix the cause, then resume: the step is sent again.",
+                step=touch.step_id.name,
+                reason=reason or _("unknown error"),
+            ),
+            next_run_at=False,
         )
         self.activity_schedule(
             "mail.mail_activity_data_todo",

@@ -3,9 +3,9 @@ from datetime import timedelta
 from odoo import _, api, fields, models
 
 from .company_default import company_default
+from .sales_sequence_enrollment import RUNNING_STATES
 
 # States in which a contact is running in a sequence, for the multi-sequence policy.
-RUNNING_STATES = ("active", "queued", "paused", "blocked")
 CLOSED_STATES = ("finished", "completed", "canceled", "excluded", "bounced")
 DEFAULT_RULESET_XMLID = "sales_sequence.ruleset_default"
 

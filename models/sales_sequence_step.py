@@ -6,6 +6,7 @@ from odoo.exceptions import UserError, ValidationError
 
 from ..lib import placeholders
 from ..lib.variants import VariantStats, pick_winner
+from .sales_sequence_enrollment import DUE_STATES
 
 MAX_DELAY_DAYS = 365
 STEP_TYPES = [
@@ -15,7 +16,6 @@ STEP_TYPES = [
     ("call", "Call Reminder"),
     ("sms", "SMS"),
 ]
-MANUAL_STEP_TYPES = ("email_reminder", "task", "call")
 TEST_SUBJECT_PREFIX = "[TEST] "
 QWEB_NODE_EXPRESSION_RE = re.compile(r"""\bt-(?:out|esc|raw|att-[\w-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 
@@ -375,10 +375,6 @@ class SalesSequenceStep(models.Model):
                 )
             )
 
-    def _is_manual(self):
-        self.ensure_one()
-        return self.step_type in MANUAL_STEP_TYPES
-
     @api.depends("auto_approve", "auto_approve_after", "auto_approve_daily_cap")
     def _compute_auto_approve_preview(self):
         counts = self.env["sales.sequence.draft"]._approval_counts(self.filtered("auto_approve")._origin)
@@ -533,7 +529,7 @@ class SalesSequenceStep(models.Model):
             self.sequence_id.invalidate_recordset(["step_ids"])
         if "delay_days" in vals:
             waiting = self.env["sales.sequence.enrollment"].search(
-                [("step_id", "in", self.ids), ("state", "in", ("active", "queued"))]
+                [("step_id", "in", self.ids), ("state", "in", DUE_STATES)]
             )
             waiting._reschedule()
         return result
@@ -547,6 +543,6 @@ class SalesSequenceStep(models.Model):
             enrollments.step_id = next_step
         result = super().unlink()
         waiting = waiting.exists()
-        waiting.filtered(lambda e: not e.step_id and e.state in ("active", "queued"))._finish()
-        waiting.filtered(lambda e: e.step_id and e.state in ("active", "queued"))._reschedule()
+        waiting.filtered(lambda e: not e.step_id and e.state in DUE_STATES)._finish()
+        waiting.filtered(lambda e: e.step_id and e.state in DUE_STATES)._reschedule()
         return result

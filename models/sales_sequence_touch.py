@@ -46,10 +46,7 @@ class SalesSequenceTouch(models.Model):
     def init(self):
         # One successful run per (enrollment, step): the database refuses a second send, whatever path or worker
         # attempts it. A failed send does not count, so resuming sends the step again.
-        # Version 18.0.1.0.0 had a plain unique constraint, which would refuse the re-send of a failed step.
-        self.env.cr.execute(
-            "ALTER TABLE sales_sequence_touch DROP CONSTRAINT IF EXISTS sales_sequence_touch_enrollment_step_uniq"
-        )
+        # 18.0.1.0.0's plain unique constraint, which refused the re-send of a failed step: migrations/18.0.1.1.0.
         self.env.cr.execute(
             "CREATE UNIQUE INDEX IF NOT EXISTS sales_sequence_touch_sent_once "
             "ON sales_sequence_touch (enrollment_id, step_id) WHERE failed IS NOT TRUE"
@@ -204,10 +201,10 @@ class SalesSequenceTouch(models.Model):
         return Markup('<p><a href="%s">%s</a></p>') % (url, _("Unsubscribe from these emails"))
 
     @api.model
-    def _fail_lost_sends(self):
-        """Step runs whose email the mail queue left in exception without telling anyone (the SMTP connection
-        dropped mid-send: Odoo marks the mail before sending, and the error stops its queue before its post-send
-        hook): handled as any send failure, so the step is neither lost nor counted as sent."""
+    def _lost_sends(self):
+        """[(step run, failure reason)] of the emails the mail queue left in exception without telling anyone (the
+        SMTP connection dropped mid-send: Odoo marks the mail before sending, and the error stops its queue before
+        its post-send hook). The engine handles them as any send failure (`_fail_lost_sends`)."""
         self.env.flush_all()
         self.env.cr.execute(
             """
@@ -217,21 +214,15 @@ class SalesSequenceTouch(models.Model):
              WHERE m.state = 'exception' AND t.failed IS NOT TRUE AND t.sent_at IS NULL
             """
         )
-        rows = self.env.cr.fetchall()
-        # sudo: the engine's own history and enrollments, whoever runs the cron.
-        for touch_id, reason in rows:
-            touch = self.sudo().browse(touch_id)
-            touch.enrollment_id._on_send_failure(touch, reason or _("the connection to the mail server was lost"))
-        return len(rows)
+        # sudo: the engine's own history, whoever runs the cron.
+        return [
+            (self.sudo().browse(touch_id), reason or _("the connection to the mail server was lost"))
+            for touch_id, reason in self.env.cr.fetchall()
+        ]
 
     def _mark_sent(self):
-        """The mail queue handed the email to the mail server."""
+        """The mail queue handed the email to the mail server: when, for the daily counts and the metrics."""
         self.ensure_one()
         now = fields.Datetime.now()
         self.sudo().sent_at = now  # sudo: step runs are engine history
-        self.env["sales.sequence.event"]._record(
-            self.enrollment_id, "send", self.subject, step=self.step_id, touch_id=self.id, date=now
-        )
-        # The contact's note says what really left: written when the mail server took the email, so a send that
-        # failed and went again leaves one note.
-        self.enrollment_id.sudo()._log_on_contacts(self.step_id, {self.enrollment_id.id: self.subject})
+        return now

@@ -94,7 +94,7 @@ class TestSendBatch(SalesSequenceCommon):
         )
         with (
             self.at(MONDAY_0800_UTC),
-            mute_logger("odoo.sql_db", "odoo.addons.sales_sequence.models.sales_sequence_step_email"),
+            mute_logger("odoo.sql_db", "odoo.addons.sales_sequence.models.sales_sequence_enrollment_email"),
         ):
             self.run_cron()
         self.assertEqual(len(self.sequence_mails(enrollments)), 3, "the others were sent")

@@ -1,4 +1,6 @@
+import re
 from datetime import datetime
+from pathlib import Path
 
 from psycopg2 import IntegrityError
 
@@ -7,6 +9,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.tests import Form, tagged
 from odoo.tools import mute_logger
 
+from ..models.sales_sequence_enrollment import ENROLLMENT_STATES
 from .common import MONDAY_0700_UTC, SalesSequenceCommon
 
 
@@ -210,3 +213,25 @@ class TestSequenceLifecycle(SalesSequenceCommon):
             later.attendance_ids.write({"hour_from": 14})
             sequence.calendar_id = later
         self.assertEqual(set(enrollments.mapped("next_run_at")), {datetime(2026, 12, 7, 13, 0)})
+
+    def test_enrollment_state_is_written_by_the_transitions_only(self):
+        """Outside models/sales_sequence_enrollment.py, no code sets an enrollment state itself: every change goes
+        through a named transition (_activate, _queue, _block, _pause, _finish, _end...). sales_sequence.py is left
+        out: the sequence's own states share the names active and paused."""
+        addon = Path(__file__).resolve().parent.parent
+        values = "|".join(state for state, _label in ENROLLMENT_STATES)
+        # A values key ("state": "paused", "state": state) or an assignment (enrollment.state = "active").
+        literal = re.compile(
+            rf"""["']state["']\s*:\s*(["']({values})["']|state\b)"""
+            rf"""|^\s*[\w.]+\.state\s*=\s*["']({values})["']"""
+        )
+        skipped = {"sales_sequence_enrollment.py", "sales_sequence.py"}
+        offending = [
+            f"{path.relative_to(addon)}:{number}: {line.strip()}"
+            for folder in ("models", "wizards", "controllers")
+            for path in sorted((addon / folder).glob("*.py"))
+            if path.name not in skipped
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+            if literal.search(line)
+        ]
+        self.assertEqual(offending, [])

@@ -240,7 +240,7 @@ class TestSequenceRun(SalesSequenceCommon):
         own_calendar.attendance_ids.unlink()
         with (
             self.at(datetime(2026, 12, 7, 8, 0)),
-            mute_logger("odoo.addons.sales_sequence.models.sales_sequence_enrollment"),
+            mute_logger("odoo.addons.sales_sequence.models.sales_sequence_enrollment_run"),
         ):
             self.run_cron()
         self.assertEqual(set(broken_enrollments.mapped("state")), {"blocked"})

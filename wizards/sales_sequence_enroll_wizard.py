@@ -1,7 +1,7 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
-from ..models.sales_sequence import OPEN_ENROLLMENT_STATES
+from ..models.sales_sequence_enrollment import OPEN_STATES
 
 
 class SalesSequenceEnrollWizard(models.TransientModel):
@@ -48,7 +48,7 @@ class SalesSequenceEnrollWizard(models.TransientModel):
         running = self.env["sales.sequence.enrollment"].search(
             [
                 ("partner_id", "in", partners.ids),
-                ("state", "in", OPEN_ENROLLMENT_STATES),
+                ("state", "in", OPEN_STATES),
                 ("sequence_id", "!=", self.sequence_id._origin.id),
             ]
         )

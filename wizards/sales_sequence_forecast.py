@@ -65,6 +65,8 @@ class SalesSequenceForecast(models.TransientModel):
             self.note = str(error)
             return
         subjects = self._plan_enrollments(sequence, partners, enrollments, now)
+        Enrollment = self.env["sales.sequence.enrollment"]
+        day_start, day_end = schedule.day_bounds(now)
         planned = plan(
             subjects,
             plan_steps(sequence),
@@ -74,9 +76,16 @@ class SalesSequenceForecast(models.TransientModel):
             daily_limit=sequence.daily_limit,
             already_sent=self._already_sent(schedule, now),
             leaves=self._owner_leaves(sequence, now),
+            # The same per-user limit the run cron applies (sales_sequence_enrollment_limits.py).
+            user_limit=Enrollment._max_emails_per_user(),
+            user_already_sent={day_start: Enrollment._count_sent_by_user(sequence.user_id, day_start, day_end)},
         )
         partner_of = {subject.id: partner for subject, partner in zip(subjects, partners, strict=True)}
-        moved = {"daily_limit": _("Daily limit"), "owner_leave": _("Owner on leave")}
+        moved = {
+            "daily_limit": _("Daily limit"),
+            "user_limit": _("Daily limit per user"),
+            "owner_leave": _("Owner on leave"),
+        }
         self.env["sales.sequence.forecast.line"].create(
             [
                 {

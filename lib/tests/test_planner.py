@@ -16,17 +16,19 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from local_dates import excluded_from_local_dates
 from planner import (
     MIN_STEP_GAP,
     MOVED_BY_DAILY_LIMIT,
     MOVED_BY_OWNER_LEAVE,
+    MOVED_BY_USER_LIMIT,
     PlanEnrollment,
     PlannedStep,
     PlanStep,
     plan,
     slot_for_step,
 )
-from send_schedule import NO_WINDOW_MESSAGE, ScheduleError, SendSchedule, excluded_from_local_dates
+from send_schedule import NO_WINDOW_MESSAGE, ScheduleError, SendSchedule
 
 D = datetime
 BRUSSELS = "Europe/Brussels"
@@ -281,6 +283,48 @@ def test_daily_limit_is_counted_per_mailbox():
     ]
     planned = plan(enrollments, [PlanStep(1, 0)], brussels(), now=day(19, 7), daily_limit=1)
     assert dates(planned) == [(1, 0, day(19)), (2, 0, day(19)), (3, 0, day(20)), (4, 0, day(20))]
+
+
+def test_user_limit_counts_every_mailbox_of_the_owner():
+    enrollments = [
+        PlanEnrollment(i, 0, FRIDAY_18H_LOCAL, next_run_at=MONDAY_9H_LOCAL, mailbox=mailbox)
+        for i, mailbox in ((1, "a"), (2, "b"), (3, "a"), (4, "b"))
+    ]
+    planned = plan(enrollments, [PlanStep(1, 0)], brussels(), now=day(19, 7), user_limit=2)
+    assert [(item.enrollment_id, item.at, item.moved_by) for item in planned] == [
+        (1, day(19), None),
+        (2, day(19), None),
+        (3, day(20), MOVED_BY_USER_LIMIT),
+        (4, day(20), MOVED_BY_USER_LIMIT),
+    ]
+
+
+def test_user_limit_starts_from_what_the_owner_already_sent_and_comes_after_the_mailbox_limit():
+    enrollments = [
+        PlanEnrollment(i, 0, FRIDAY_18H_LOCAL, next_run_at=MONDAY_9H_LOCAL, mailbox=mailbox)
+        for i, mailbox in ((1, "a"), (2, "a"), (3, "b"))
+    ]
+    monday = day(18, 23)  # the start of Monday in Brussels, as naive UTC
+    planned = plan(
+        enrollments,
+        [PlanStep(1, 0)],
+        brussels(),
+        now=day(19, 7),
+        daily_limit=1,
+        user_limit=2,
+        user_already_sent={monday: 1},
+    )
+    # Monday: 1 takes the owner's last email; 2 is over its mailbox's limit first, 3 over the owner's.
+    assert [(item.enrollment_id, item.at, item.moved_by) for item in planned] == [
+        (1, day(19), None),
+        (2, day(20), MOVED_BY_DAILY_LIMIT),
+        (3, day(20), MOVED_BY_USER_LIMIT),
+    ]
+
+
+def test_user_limit_must_be_a_whole_number():
+    with pytest.raises(ValueError, match="user limit"):
+        plan([], [PlanStep(1, 0)], brussels(), now=day(19, 7), user_limit=-1)
 
 
 def test_daily_limit_counts_days_of_the_schedule_and_queues_in_the_contact_timezone():

@@ -19,7 +19,8 @@ import pytest
 import send_schedule
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from send_schedule import ScheduleError, SendSchedule, Window, excluded_from_local_dates
+from local_dates import excluded_from_local_dates
+from send_schedule import ScheduleError, SendSchedule, Window
 
 D = datetime
 MINUTE = timedelta(minutes=1)

@@ -1,12 +1,17 @@
+import logging
+
 from dateutil.relativedelta import relativedelta
 
 from odoo import _, api, fields, models
+
+_logger = logging.getLogger(__name__)
 
 ACTIVITY_TYPE_XMLIDS = {"task": "mail.mail_activity_data_todo", "call": "mail.mail_activity_data_call"}
 
 
 class SalesSequenceEnrollment(models.Model):
-    """The task and call executors: an activity on the contact for a person, then wait for it or move on."""
+    """The task, call and email-reminder executors: an activity for a person (on the contact, or on the reminder's
+    draft), then wait for it or move on."""
 
     _inherit = "sales.sequence.enrollment"
 
@@ -94,7 +99,7 @@ class SalesSequenceEnrollment(models.Model):
     def _wait_for_person(self, reason):
         """Wait, out of the due set, until a person finishes the step (done activity, reminder sent)."""
         if self:
-            self.write({"state": "active", "state_reason": reason, "next_run_at": False})
+            self._activate(reason, next_run_at=False)
 
     @api.model
     def _on_activities_done(self, activities, canceled=False):
@@ -128,3 +133,51 @@ class SalesSequenceEnrollment(models.Model):
             draft.enrollment_id.sudo()._skip_step(
                 draft.step_id, _("The email reminder was closed without sending it."), now, schedules
             )
+
+    # ------------------------------------------------------------------
+    # Email reminders
+    # ------------------------------------------------------------------
+
+    def _run_email_reminder(self, step, now, schedules):
+        """Prepare the rendered email as a reminder for the assignee, who reviews, edits and sends it from its
+        activity (or Needs Attention); the sequence waits for the send, or moves on, as the step says."""
+        sendable = self._block_unsendable()
+        existing = sendable._open_drafts(step)
+        new = sendable - existing.enrollment_id
+        contents = new._email_contents(step, self.env["sales.sequence.draft"])
+        new = new.filtered(lambda e: e.id in contents)
+        drafts = new._create_drafts(step, contents, "reminder", now)
+        activity_type = self.env.ref("mail.mail_activity_data_email")
+        for draft in drafts:
+            draft.sudo().activity_schedule(  # sudo: the assignee gets the activity whatever the cron's user
+                activity_type_id=activity_type.id,
+                summary=_("Review and send: %(subject)s", subject=draft.subject),
+                user_id=draft.enrollment_id._activity_assignee(step).id,
+                date_deadline=fields.Date.to_date(now) + relativedelta(days=step.activity_due_days),
+            )
+        waiting = existing.enrollment_id | new
+        if step.wait_for_done:
+            waiting._wait_for_person(
+                _("Waiting for the email reminder of step '%(step)s' to be reviewed and sent.", step=step.name)
+            )
+        else:
+            for enrollment in waiting.filtered(lambda e: e.step_id == step):
+                enrollment._advance_after(step, now, schedules)
+
+    def _send_drafts(self, drafts, now):
+        """Send reviewed email reminders now (the person sends them, not the schedule); the enrollment then goes
+        on if it was waiting for them."""
+        schedules = {}
+        for step, step_drafts in drafts.grouped("step_id").items():
+            enrollments = step_drafts.enrollment_id
+            contents = enrollments._email_contents(step, step_drafts)
+            sent = enrollments.filtered(lambda e, c=contents: e.id in c)._send_emails(
+                step, contents, now, schedules, advance=False
+            )
+            for draft in step_drafts:
+                if draft.enrollment_id not in sent:
+                    continue
+                draft.state = "sent"
+                enrollment = draft.enrollment_id
+                if enrollment.step_id == step and enrollment.state == "active":
+                    enrollment._advance_after(step, now, schedules)

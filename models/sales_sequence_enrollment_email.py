@@ -2,15 +2,13 @@ import logging
 from collections import defaultdict
 from types import SimpleNamespace
 
-from dateutil.relativedelta import relativedelta
 from markupsafe import Markup
 
-from odoo import Command, _, fields, models, tools
+from odoo import Command, _, api, models, tools
+from odoo.tools import email_normalize
 from odoo.tools.misc import clean_context
 
 from ..lib.variants import assign_variant
-from .sales_sequence_draft import OPEN_DRAFT_STATES
-from .sales_sequence_enrollment import cached_schedule
 
 _logger = logging.getLogger(__name__)
 
@@ -19,7 +17,9 @@ LAYOUT_BODY_MARKER = "<!--sales-sequence-body-5f0c8a1e-->"
 
 
 class SalesSequenceEnrollment(models.Model):
-    """The email executors: email steps (with approval and A/B variants) and email reminders."""
+    """The email executor: `_run_email` blocks the unsendable, queues what is over the daily limits, renders (A/B
+    variants) and sends the rest in one batch of mail rows. Approval joins through `_take_approved` (see
+    sales_sequence_enrollment_approval.py)."""
 
     _inherit = "sales.sequence.enrollment"
 
@@ -29,17 +29,8 @@ class SalesSequenceEnrollment(models.Model):
         others."""
         sequence = step.sequence_id
         schedule = schedules[sequence]
-        sendable = self._block_unsendable()
-        drafts = self.env["sales.sequence.draft"]
-        if step._needs_approval():
-            drafts = sendable._open_drafts(step).filtered(lambda d: d.state == "approved")
-            sendable = drafts.enrollment_id | sendable._draft_for_approval(step, now, drafts.enrollment_id)
-            drafts = sendable._open_drafts(step).filtered(lambda d: d.state == "approved")
-        sendable, over_limit = sendable._split_by_daily_limit(sequence, schedule, now)
-        for mailbox, enrollments in over_limit.grouped(lambda e: e._get_mailbox()).items():
-            enrollments._queue_for_daily_limit(sequence, mailbox, schedule, now)
-        sendable, over_user_limit = sendable._split_by_user_limit(sequence, schedule, now)
-        over_user_limit._queue_for_user_limit(sequence, schedule, now)
+        sendable, drafts = self._block_unsendable()._take_approved(step, now)
+        sendable = sendable._queue_over_limits(sequence, schedule, now)
         if not sendable:
             return
         contents = sendable._email_contents(step, drafts)
@@ -48,34 +39,59 @@ class SalesSequenceEnrollment(models.Model):
         drafts.filtered(lambda d: d.enrollment_id in sent).sudo().write({"state": "sent"})  # sudo: engine status
         step._pick_ab_winner()
 
-    def _run_email_reminder(self, step, now, schedules):
-        """Prepare the rendered email as a reminder for the assignee, who reviews, edits and sends it from its
-        activity (or Needs Attention); the sequence waits for the send, or moves on, as the step says."""
-        sendable = self._block_unsendable()
-        existing = sendable._open_drafts(step)
-        new = sendable - existing.enrollment_id
-        contents = new._email_contents(step, self.env["sales.sequence.draft"])
-        new = new.filtered(lambda e: e.id in contents)
-        drafts = new._create_drafts(step, contents, "reminder", now)
-        activity_type = self.env.ref("mail.mail_activity_data_email")
-        for draft in drafts:
-            draft.sudo().activity_schedule(  # sudo: the assignee gets the activity whatever the cron's user
-                activity_type_id=activity_type.id,
-                summary=_("Review and send: %(subject)s", subject=draft.subject),
-                user_id=draft.enrollment_id._activity_assignee(step).id,
-                date_deadline=fields.Date.to_date(now) + relativedelta(days=step.activity_due_days),
-            )
-        waiting = existing.enrollment_id | new
-        if step.wait_for_done:
-            waiting._wait_for_person(
-                _("Waiting for the email reminder of step '%(step)s' to be reviewed and sent.", step=step.name)
-            )
-        else:
-            for enrollment in waiting.filtered(lambda e: e.step_id == step):
-                enrollment._advance_after(step, now, schedules)
+    def _take_approved(self, step, now):
+        """(the enrollments that may be sent `step` now, their approved drafts): all of them, with no draft, here;
+        sales_sequence_enrollment_approval.py overrides this with super() for the steps that ask for approval."""
+        return self, self.env["sales.sequence.draft"]
 
     # ------------------------------------------------------------------
-    # Content: A/B variants, rendering, approved drafts
+    # Who can be emailed
+    # ------------------------------------------------------------------
+
+    def _block_unsendable(self):
+        """Block enrollments whose contact has no valid email address, end those whose address is blacklisted
+        (unsubscribed here, from a newsletter, or by an admin: mail.blacklist); return the others."""
+        blocked_emails = self._blacklisted_emails(self.partner_id.mapped("email_normalized"))
+        blacklisted = self.filtered(lambda e: e.partner_id.email_normalized in blocked_emails)
+        blacklisted._complete_blacklisted()
+        remaining = self - blacklisted
+        invalid = remaining.filtered(lambda e: not e.partner_id.email_normalized)
+        missing = invalid.filtered(lambda e: not e.partner_id.email)
+        missing._block(
+            _("The contact has no email address: fill the contact's Email field, then resume the enrollment.")
+        )
+        for enrollment in invalid - missing:
+            enrollment._block(
+                _(
+                    "The contact's email address '%(email)s' is invalid: correct the contact's Email field, "
+                    "then resume the enrollment.",
+                    email=enrollment.partner_id.email,
+                )
+            )
+        return remaining - invalid
+
+    @api.model
+    def _blacklisted_emails(self, emails):
+        """The addresses among `emails` on mail.blacklist, whatever put them there, in one query."""
+        emails = [email for email in emails if email]
+        if not emails:
+            return set()
+        # sudo: the blacklist is technical; only membership of addresses we already hold comes back.
+        return set(self.env["mail.blacklist"].sudo().search([("email", "in", emails)]).mapped("email"))
+
+    def _complete_blacklisted(self):
+        self.env["sales.sequence.event"]._record(self, "skip", _("Blacklisted address: not sent."))
+        for enrollment in self:
+            enrollment._end(
+                "completed",
+                _(
+                    "%(email)s is on the blacklist (unsubscribed): no sequence email goes to it.",
+                    email=enrollment.partner_id.email_normalized,
+                ),
+            )
+
+    # ------------------------------------------------------------------
+    # Content: A/B variants and rendering
     # ------------------------------------------------------------------
 
     def _variant_for(self, step):
@@ -114,136 +130,52 @@ class SalesSequenceEnrollment(models.Model):
                 contents[enrollment.id] = (subject, body, variant)
         return contents
 
-    # ------------------------------------------------------------------
-    # Ask before sending
-    # ------------------------------------------------------------------
+    def _render_step(self, step, variant=None):
+        """Render the step for all contacts at once; when that fails, render one by one to find the culprits.
 
-    def _open_drafts(self, step):
-        # sudo: drafts are the engine's; only those of these enrollments and this step are read.
-        return (
-            self.env["sales.sequence.draft"]
-            .sudo()
-            .search([("enrollment_id", "in", self.ids), ("step_id", "=", step.id), ("state", "in", OPEN_DRAFT_STATES)])
-        )
-
-    def _hold_for_approval(self, step, now):
-        """The enrollments whose draft of `step` still waits for approval: kept waiting, or paused when the draft
-        has waited past its expiry."""
-        pending = self._open_drafts(step).filtered(lambda d: d.state == "pending")
-        expired = pending.filtered(lambda d: d.expires_at and d.expires_at <= now)
-        if expired:
-            days = step.sequence_id.approval_expiry_days
-            reason = _(
-                "The draft of step '%(step)s' waited %(days)s days without approval and expired. Resume the "
-                "enrollment to draft it again.",
-                step=step.name,
-                days=days,
-            )
-            expired.write({"state": "expired", "reason": reason, "decided_at": now})
-            expired.activity_ids.unlink()
-            self.env["sales.sequence.event"]._record(expired.enrollment_id, "expire", reason, step=step)
-            expired.enrollment_id.write(
-                {"state": "paused", "paused_by_sequence": False, "state_reason": reason, "next_run_at": False}
-            )
-        for draft in pending - expired:
-            if draft.enrollment_id.next_run_at != draft.expires_at:
-                draft.enrollment_id.next_run_at = draft.expires_at
-        return pending.enrollment_id
-
-    def _draft_for_approval(self, step, now, approved):
-        """Draft `step` for the enrollments that have no approved draft; the step's auto-approve rule may approve
-        some at once (up to its daily cap). Returns the enrollments approved automatically."""
-        to_draft = self - approved
-        if not to_draft:
-            return self.browse()
-        contents = to_draft._email_contents(step, self.env["sales.sequence.draft"])
-        to_draft = to_draft.filtered(lambda e: e.id in contents)
-        drafts = to_draft._create_drafts(step, contents, "approval", now)
-        automatic = drafts[: self.env["sales.sequence.draft"]._auto_approvable(step, len(drafts))]
-        automatic.write({"state": "approved", "auto_approved": True, "decided_at": now})
-        self.env["sales.sequence.event"]._record(
-            automatic.enrollment_id, "approve", _("Approved by the step's auto-approve rule."), step=step
-        )
-        pending = drafts - automatic
-        self.env["sales.sequence.event"]._record(
-            pending.enrollment_id, "draft", _("Waiting for approval in Needs Attention."), step=step
-        )
-        for expires_at, group in pending.grouped("expires_at").items():
-            group.enrollment_id.write(
-                {
-                    "next_run_at": expires_at,
-                    "state_reason": _(
-                        "Step '%(step)s' waits for approval in Needs Attention (until %(date)s).",
-                        step=step.name,
-                        date=fields.Datetime.to_string(expires_at),
-                    ),
-                }
-            )
-        return automatic.enrollment_id
-
-    def _create_drafts(self, step, contents, kind, now):
-        expires_at = self.env["sales.sequence.draft"]._expiry(step.sequence_id, now) if kind == "approval" else False
-        values = []
-        for enrollment in self:
-            subject, body, variant = contents[enrollment.id]
-            values.append(
-                {
-                    "enrollment_id": enrollment.id,
-                    "step_id": step.id,
-                    "variant_id": variant.id if variant else False,
-                    "kind": kind,
-                    "subject": subject,
-                    "body_html": body,
-                    "expires_at": expires_at,
-                }
-            )
-        # sudo: drafts are written by the engine (their status fields are engine-owned).
-        return self.env["sales.sequence.draft"].sudo().with_context(mail_create_nolog=True).create(values)
-
-    def _record_approval(self, drafts, now):
-        """Approved by hand: each enrollment goes at its sequence's next allowed slot."""
-        schedules = {}
-        self.env["sales.sequence.event"]._record(
-            drafts.enrollment_id, "approve", _("Approved by %(user)s.", user=self.env.user.name)
-        )
-        for draft in drafts:
-            enrollment = draft.enrollment_id.sudo()  # sudo: the approver's right on the draft was checked
-            if enrollment.state not in ("active", "queued") or enrollment.step_id != draft.step_id:
-                continue
-            schedule = cached_schedule(schedules, enrollment.sequence_id)
-            enrollment.write(
-                {
-                    "next_run_at": enrollment._next_allowed_slot(schedule, now),
-                    "state_reason": _(
-                        "Step '%(step)s' approved by %(user)s: it goes at the next allowed slot.",
-                        step=draft.step_id.name,
-                        user=self.env.user.name,
-                    ),
-                }
-            )
-            enrollment._wake_cron_for_due()
-
-    def _send_drafts(self, drafts, now):
-        """Send reviewed email reminders now (the person sends them, not the schedule); the enrollment then goes
-        on if it was waiting for them."""
-        schedules = {}
-        for step, step_drafts in drafts.grouped("step_id").items():
-            enrollments = step_drafts.enrollment_id
-            contents = enrollments._email_contents(step, step_drafts)
-            sent = enrollments.filtered(lambda e, c=contents: e.id in c)._send_emails(
-                step, contents, now, schedules, advance=False
-            )
-            for draft in step_drafts:
-                if draft.enrollment_id not in sent:
-                    continue
-                draft.state = "sent"
-                enrollment = draft.enrollment_id
-                if enrollment.step_id == step and enrollment.state == "active":
-                    enrollment._advance_after(step, now, schedules)
+        Returns ({partner_id: (subject, body)}, {partner_id: error message}).
+        """
+        partner_ids = self.partner_id.ids
+        try:
+            with self.env.cr.savepoint():
+                return step._render_email(partner_ids, variant), {}
+        except Exception:  # noqa: BLE001 - isolate the contacts whose data breaks the template
+            _logger.info("Sequence step %s: batch rendering failed, rendering contact by contact", step.id)
+        rendered, errors = {}, {}
+        for partner in self.partner_id:
+            try:
+                with self.env.cr.savepoint():
+                    rendered.update(step._render_email(partner.ids, variant))
+            except Exception as error:  # noqa: BLE001
+                errors[partner.id] = step._explain_render_error(partner, error, variant)
+        return rendered, errors
 
     # ------------------------------------------------------------------
     # Sending
     # ------------------------------------------------------------------
+
+    # ------------------------------------------------------------------
+    # The mail rows, built as Odoo's message_post would build them
+    # ------------------------------------------------------------------
+    # One message_post per contact runs Odoo's whole notify pipeline per email (followers, recipients, ancestors, a
+    # QWeb layout render); here a batch costs one create per kind of row (bench/ measures it). What follows is what
+    # message_post (addons/mail/models/mail_thread.py, Odoo 18.0) would produce for a comment posted to the
+    # enrollment for the contact alone, part by part:
+    #   - the mail.message values:  message_post, msg_values (_email_values "message": model, res_id, message_type,
+    #     subtype_id, author_id, email_from, subject, body, partner_ids) and its "default-like values"
+    #     (_get_thread_values: record_alias_domain_id, record_company_id, reply_to);
+    #   - Message-Id and References: mail.message._get_message_id's generate_tracking_message_id('<res_id>-<model>'),
+    #     and _notify_by_email_get_base_mail_values' references (ours: the earlier sequence emails, for threading);
+    #   - the headers: _notify_by_email_get_base_mail_values (Return-Path from the alias domain) and
+    #     models._notify_by_email_get_headers (X-Odoo-Objects, the company's bounce address) in _email_headers;
+    #   - the mail.mail: _notify_thread_by_email with _notify_by_email_get_final_mail_values (recipient_ids,
+    #     body_html from _notify_by_email_render_layout: ours is the sequence layout, see _email_layout; auto_delete,
+    #     is_notification, state outgoing), created with sudo and a clean context as it does (SafeMail);
+    #     mail.mail _inherits mail.message, so one create makes both rows;
+    #   - the mail.notification: _notify_thread_by_email's notif_create_values (is_read, ready, email), in one create.
+    # Left out on purpose: follower notifications (the contact alone receives it: create runs with
+    # mail_create_nosubscribe), the author's subscription, the inbox/bus notifications, and the immediate send
+    # (force_send): Odoo's mail queue sends, woken by _send_emails.
 
     def _send_emails(self, step, contents, now, schedules, advance=True):
         """Send each enrollment its content: the whole batch in one savepoint with one create per kind of row
@@ -362,7 +294,8 @@ class SalesSequenceEnrollment(models.Model):
         return earlier
 
     def _email_headers(self, thread, step):
-        """The headers Odoo's notification would set (X-Odoo-Objects, Return-Path), the RFC 8058 unsubscribe
+        """The headers Odoo's notification would set (X-Odoo-Objects and Return-Path, as
+        _notify_by_email_get_base_mail_values and models._notify_by_email_get_headers do), the RFC 8058 unsubscribe
         headers and the step's BCC (sent to, never shown)."""
         self.ensure_one()
         headers = {"X-Odoo-Objects": f"{self._name}-{self.id}"}
@@ -379,6 +312,14 @@ class SalesSequenceEnrollment(models.Model):
         if step.email_bcc:
             headers["Bcc"] = step.email_bcc
         return headers
+
+    def _get_list_unsubscribe(self, reply_to):
+        """RFC 8058 one-click unsubscribe: an https URL and a mailto, both carrying the enrollment's token."""
+        self.ensure_one()
+        token = self._get_token("unsubscribe")
+        url = self._get_unsubscribe_url()
+        mailbox = email_normalize(reply_to or "") or self._get_mailbox()
+        return f"<{url}>, <mailto:{mailbox}?subject=unsubscribe-{self.id}-{token}>"
 
     def _email_layout(self, body, author, step, layouts):
         """The email as it leaves: the body and the sender's signature in the sequence layout (no Odoo chrome).
@@ -404,14 +345,17 @@ class SalesSequenceEnrollment(models.Model):
         )
 
     def _create_emails(self, step, values, now):
-        """One create per kind of row for the whole batch; the step runs' unique index refuses a second send."""
-        # sudo: as message_post does, the engine writes messages, mails and notifications whatever the user.
+        """One create per kind of row for the whole batch (see "The mail rows" above); the step runs' unique index
+        refuses a second send."""
+        # sudo and clean_context: as _notify_thread_by_email creates them (SafeMail, SafeNotification), whatever
+        # the user and without residual default_* keys; mail.mail creates its mail.message through _inherits.
         mails = (
             self.env["mail.mail"]
             .sudo()
             .with_context(**clean_context(self.env.context))
             .create([values[enrollment.id]["message"] for enrollment in self])
         )
+        # _notify_thread_by_email's notif_create_values: the email notification the chatter shows as sent or not.
         self.env["mail.notification"].sudo().create(
             [
                 {
@@ -434,7 +378,8 @@ class SalesSequenceEnrollment(models.Model):
         )
 
     def _get_thread_values(self, email_from):
-        """Per enrollment, the message values message_post would otherwise look up one record at a time."""
+        """Per enrollment, message_post's "default-like values" (record_alias_domain_id, record_company_id,
+        reply_to), looked up for the whole batch instead of one record at a time."""
         reply_tos = self._notify_get_reply_to(default=email_from)
         # sudo: as message_post itself does, alias domains are read whatever the sender may read; only ids leave.
         alias_domains = self.sudo()._mail_get_alias_domains(default_company=self.env.company)
@@ -461,23 +406,3 @@ class SalesSequenceEnrollment(models.Model):
                 subject=subjects[enrollment.id],
             )
         self.partner_id._message_log_batch(bodies=bodies, author_id=step.sequence_id.user_id.partner_id.id)
-
-    def _render_step(self, step, variant=None):
-        """Render the step for all contacts at once; when that fails, render one by one to find the culprits.
-
-        Returns ({partner_id: (subject, body)}, {partner_id: error message}).
-        """
-        partner_ids = self.partner_id.ids
-        try:
-            with self.env.cr.savepoint():
-                return step._render_email(partner_ids, variant), {}
-        except Exception:  # noqa: BLE001 - isolate the contacts whose data breaks the template
-            _logger.info("Sequence step %s: batch rendering failed, rendering contact by contact", step.id)
-        rendered, errors = {}, {}
-        for partner in self.partner_id:
-            try:
-                with self.env.cr.savepoint():
-                    rendered.update(step._render_email(partner.ids, variant))
-            except Exception as error:  # noqa: BLE001
-                errors[partner.id] = step._explain_render_error(partner, error, variant)
-        return rendered, errors

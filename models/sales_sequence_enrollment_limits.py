@@ -1,0 +1,106 @@
+import logging
+from collections import defaultdict
+
+from odoo import _, api, models
+from odoo.tools import SQL
+
+_logger = logging.getLogger(__name__)
+
+
+class SalesSequenceEnrollment(models.Model):
+    """The daily limits: per sending mailbox (the sequence's Daily Limit) and per owner (Settings), each counted under
+    an advisory lock so two workers cannot both take the last slot; what is over a limit is queued to the next day."""
+
+    _inherit = "sales.sequence.enrollment"
+
+    def _queue_over_limits(self, sequence, schedule, now):
+        """Queue, to the next day, the enrollments over the mailbox's or the owner's daily limit; return the rest."""
+        sendable, over_limit = self._split_by_daily_limit(sequence, schedule, now)
+        for mailbox, enrollments in over_limit.grouped(lambda e: e._get_mailbox()).items():
+            enrollments._queue_for_daily_limit(sequence, mailbox, schedule, now)
+        sendable, over_user_limit = sendable._split_by_user_limit(sequence, schedule, now)
+        over_user_limit._queue_for_user_limit(sequence, schedule, now)
+        return sendable
+
+    def _get_mailbox(self):
+        """The normalized address this enrollment's emails leave from: the unit of the daily limit."""
+        self.ensure_one()
+        return self.sequence_id._get_mailbox(self.partner_id)
+
+    def _split_by_daily_limit(self, sequence, schedule, now):
+        """(sendable, over the limit) given what each sending mailbox already sent today across all sequences."""
+        limit = sequence.daily_limit
+        if not limit:
+            return self, self.browse()
+        sendable = over = self.browse()
+        for mailbox, enrollments in sorted(self.grouped(lambda e: e._get_mailbox()).items(), key=lambda i: i[0] or ""):
+            # Serialize the count-then-send of a mailbox across workers, so two cannot both take its last slot.
+            self.env.cr.execute(SQL("SELECT pg_advisory_xact_lock(hashtext(%s))", f"sales_sequence:{mailbox}"))
+            sent_today = self.env["sales.sequence.touch"]._count_sent_by_mailbox(mailbox, *schedule.day_bounds(now))
+            available = max(limit - sent_today, 0)
+            sendable |= enrollments[:available]
+            over |= enrollments[available:]
+        return sendable, over
+
+    def _queue_for_daily_limit(self, sequence, mailbox, schedule, now):
+        if not self:
+            return
+        reason = _(
+            "Daily limit of %(limit)s emails reached for mailbox %(mailbox)s; sends at the next allowed slot.",
+            limit=sequence.daily_limit,
+            mailbox=mailbox,
+        )
+        self._queue_from(schedule, schedule.next_day_start(now), reason)
+
+    def _split_by_user_limit(self, sequence, schedule, now):
+        """(sendable, over the limit) given what the owner's sequences already sent today, all mailboxes together
+        (Settings > CRM > Sales Sequences)."""
+        limit = self._max_emails_per_user()
+        if not limit or not self:
+            return self, self.browse()
+        owner = sequence.user_id
+        self.env.cr.execute(SQL("SELECT pg_advisory_xact_lock(hashtext(%s))", f"sales_sequence:user:{owner.id}"))
+        available = max(limit - self._count_sent_by_user(owner, *schedule.day_bounds(now)), 0)
+        return self[:available], self[available:]
+
+    @api.model
+    def _max_emails_per_user(self):
+        """Settings > CRM > Sales Sequences: emails per day of one owner's sequences, 0 for no limit. The run cron
+        and the forecast (lib/planner.py) both apply it."""
+        # sudo: a technical setting, read by whoever runs the cron or the forecast.
+        return int(self.env["ir.config_parameter"].sudo().get_param("sales_sequence.max_emails_per_user", 0))
+
+    @api.model
+    def _count_sent_by_user(self, owner, start, end):
+        """Emails the owner's sequences sent in [start, end), all mailboxes together."""
+        self.env["sales.sequence.touch"].flush_model(["user_id", "date", "failed"])
+        self.env.cr.execute(
+            SQL(
+                "SELECT count(*) FROM sales_sequence_touch WHERE user_id = %s AND date >= %s AND date < %s "
+                "AND failed IS NOT TRUE",
+                owner.id,
+                start,
+                end,
+            )
+        )
+        return self.env.cr.fetchone()[0]
+
+    def _queue_for_user_limit(self, sequence, schedule, now):
+        if not self:
+            return
+        limit = self._max_emails_per_user()
+        reason = _(
+            "Daily limit of %(limit)s sequence emails per user reached for %(owner)s; sends at the next allowed slot.",
+            limit=limit,
+            owner=sequence.user_id.name,
+        )
+        self._queue_from(schedule, schedule.next_day_start(now), reason)
+
+    def _queue_from(self, schedule, not_before, reason):
+        """Queue these enrollments with the reason, each at its first allowed slot from `not_before`: one write per
+        distinct slot."""
+        by_slot = defaultdict(list)
+        for enrollment in self:
+            by_slot[enrollment._next_allowed_slot(schedule, not_before)].append(enrollment.id)
+        for slot, ids in by_slot.items():
+            self.browse(ids)._queue(reason, slot)
