@@ -1,4 +1,4 @@
-"""Tests of lib/inbound.py: bounces, auto-replies and human replies told apart, return dates read.
+"""Tests of lib/inbound/: bounces, auto-replies and human replies told apart, return dates read.
 
 Run with: cd lib/tests && PYTHONPATH=.. python -m pytest -q -p no:cacheprovider --rootdir=. --confcutdir=. .
 
