@@ -95,9 +95,10 @@ and ``Inbound.detail`` carries its finding (``Inbound.read_receipt`` needs no co
 from dataclasses import dataclass
 from datetime import date
 
-from . import auto_reply, bounce
+from . import auto_reply, bounce, complaint
 from .auto_reply import AutoReply, classify_auto_reply
 from .bounce import Bounce, parse_bounce
+from .complaint import Complaint, parse_complaint
 from .mime import as_message, message_text, received_date_of, reference_ids, strip_quoted
 from .return_date import extract_return_date
 
@@ -105,17 +106,20 @@ __all__ = [
     "PIPELINE",
     "AutoReply",
     "Bounce",
+    "Complaint",
     "Inbound",
     "classify",
     "classify_auto_reply",
     "extract_return_date",
     "message_text",
     "parse_bounce",
+    "parse_complaint",
     "strip_quoted",
 ]
 
 # The signals, in the order they are tried: (kind, detect(message, received) -> finding or None).
 PIPELINE = (
+    ("complaint", complaint.detect),
     ("bounce", bounce.detect),
     ("auto_reply", auto_reply.detect),
 )
@@ -128,7 +132,7 @@ class Inbound:
     ``inbound.bounce``, ``inbound.auto_reply`` (any kind's name) is the finding when the message is of that kind,
     else ``None``."""
 
-    kind: str  # "bounce", "auto_reply" or "reply"
+    kind: str  # "complaint", "bounce", "auto_reply" or "reply"
     detail: object = None  # the finding of the signal that named the kind: Bounce, AutoReply...
     references: tuple[str, ...] = ()  # Message-Ids from In-Reply-To and References, in order, no duplicates
 

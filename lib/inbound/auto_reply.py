@@ -30,6 +30,7 @@ from .patterns import (
     MAX_TEXT_CHARS,
     NO_REPLY_SENDER_RE,
     PRECEDENCE_AUTO_RE,
+    PRECEDENCE_BULK_RE,
 )
 from .return_date import extract_return_date
 
@@ -61,6 +62,7 @@ def classify_auto_reply(headers, subject: str, text: str, received: date | None 
         reason = (
             auto_reply_header_reason(pairs)
             or _auto_reply_subject_reason(subject)
+            or _bulk_precedence_reason(pairs, top)
             or _auto_reply_body_reason(top, quotes_history, pairs)
         )
         if reason is None:
@@ -91,6 +93,19 @@ def auto_reply_header_reason(headers) -> str | None:
     return None
 
 
+def _bulk_precedence_reason(headers, top: str) -> str | None:
+    """``Precedence: bulk/junk/list`` (or X-Precedence) with out-of-office wording in the new text, even above quoted
+    history; without that wording it is a newsletter's or a person's mail setup, no evidence of a machine."""
+    if {name for name, _ in headers}.intersection(MAILING_LIST_HEADERS):
+        return None
+    for name in ("precedence", "x-precedence"):
+        value = header_value(headers, name)
+        wording = AUTO_BODY_CERTAIN_RE.search(top) or AUTO_BODY_ABSENCE_RE.search(top) or AUTO_BODY_HINT_RE.search(top)
+        if value and PRECEDENCE_BULK_RE.match(value) and wording:
+            return f"header Precedence: {value[:30]} with out-of-office wording ({wording.group(0).strip()[:40]})"
+    return None
+
+
 def _auto_reply_subject_reason(subject: str) -> str | None:
     head = subject_head(subject)
     match = AUTO_SUBJECT_RE.search(head) or AUTO_SUBJECT_START_RE.search(head) or AUTO_SUBJECT_PREFIX_RE.search(subject)
@@ -109,11 +124,13 @@ def _auto_reply_body_reason(top: str, quotes_history: bool, headers) -> str | No
     found = hint or absence
     if not found:
         return None
-    if (hint and absence) or _is_machine_sender(headers):
+    if _is_machine_sender(headers):
         return f"body: {found.group(0).strip()[:60]}"
-    # One weak signal in a short text without history: a person answering in a line ("I'm away next week, let's
-    # talk after") writes to the reader, an autoresponder does not.
-    if not quotes_history and not CONVERSATION_RE.search(top):
+    # A person answering ("I'm away next week, for urgent matters call Bob; let's talk after") writes to the
+    # reader, an autoresponder informs: weak signals never count in a text that talks to the reader.
+    if CONVERSATION_RE.search(top):
+        return None
+    if (hint and absence) or not quotes_history:
         return f"body: {found.group(0).strip()[:60]}"
     return None
 

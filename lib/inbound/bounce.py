@@ -3,9 +3,11 @@
 import re
 from dataclasses import dataclass
 
+from . import ses
 from .auto_reply import auto_reply_header_reason
 from .mime import (
     as_message,
+    encoded_message_part_text,
     header_items,
     header_value,
     header_values,
@@ -34,6 +36,7 @@ from .patterns import (
     MAILER_LOCAL_PART_RE,
     MAX_HTML_CHARS,
     MAX_PARTS,
+    MAX_RECIPIENTS,
     MAX_TEXT_CHARS,
     MESSAGE_ID_FOLDED_RE,
     MESSAGE_ID_LINE_RE,
@@ -73,9 +76,13 @@ def detect(message, received) -> Bounce | None:
 
 
 def parse_bounce(message) -> Bounce | None:
-    """The bounce in `message` (RFC 3464 DSN or a known non-standard notice), or None when it is not one."""
+    """The bounce in `message` (RFC 3464 DSN, an SES notification or a known non-standard notice), or None."""
     try:
         message = as_message(message)
+        notification = ses.notification(message)
+        if notification is not None:
+            fields = ses.bounce_fields(notification)
+            return Bounce(**fields) if fields else None
         headers = header_items(message)
         anatomy = _anatomy(message)
         return _bounce_from(headers, anatomy)
@@ -91,7 +98,7 @@ def _anatomy(message) -> _Anatomy:
             blocks.extend(_delivery_status_blocks(part))
         elif content_type in ("message/rfc822", "message/global"):
             has_copy = True
-            original_ids.extend(_attached_message_ids(part))
+            original_ids.extend(attached_message_ids(part))
         elif content_type in (
             "text/rfc822-headers",
             "text/rfc822-header",
@@ -99,7 +106,7 @@ def _anatomy(message) -> _Anatomy:
             "message/global-headers",
         ):
             has_copy = True
-            original_ids.extend(_ids_in_header_text(part_text(part, DSN_FIELDS_CHARS)))
+            original_ids.extend(ids_in_header_text(part_text(part, DSN_FIELDS_CHARS)))
         elif content_type == "text/plain":
             plain.append(part_text(part, MAX_TEXT_CHARS))
         elif content_type == "text/html" and not is_attachment(part):
@@ -113,7 +120,7 @@ def _anatomy(message) -> _Anatomy:
     blocks_in_text = not blocks
     if blocks_in_text:
         # Some MTAs print the RFC 3464 fields in the text itself; trusted only from a mailer (see _bounce_from).
-        blocks = [block for block in _parse_fields(notification) if _is_recipient_block(block)]
+        blocks = [block for block in parse_fields(notification) if _is_recipient_block(block)]
     content_type = part_content_type(message)
     try:
         report_type = str(message.get_param("report-type") or "").lower()
@@ -141,6 +148,9 @@ def _before_returned_copy(text: str) -> str:
 
 def _delivery_status_blocks(part) -> list[dict]:
     """The field blocks of a message/delivery-status part (the stdlib gives them as a list of header blocks)."""
+    encoded = encoded_message_part_text(part)
+    if encoded is not None:
+        return parse_fields(encoded[:DSN_FIELDS_CHARS])
     payload = part_payload(part)
     if isinstance(payload, list):
         blocks = []
@@ -153,12 +163,12 @@ def _delivery_status_blocks(part) -> list[dict]:
                 blocks.append(fields)
             leftover = part_payload(block)
             if isinstance(leftover, str) and ":" in leftover:
-                blocks.extend(_parse_fields(leftover[:DSN_FIELDS_CHARS]))
+                blocks.extend(parse_fields(leftover[:DSN_FIELDS_CHARS]))
         return blocks
-    return _parse_fields(part_text(part, DSN_FIELDS_CHARS))
+    return parse_fields(part_text(part, DSN_FIELDS_CHARS))
 
 
-def _parse_fields(text: str) -> list[dict]:
+def parse_fields(text: str) -> list[dict]:
     """RFC 822-style "Name: value" blocks separated by blank lines (continuation lines joined)."""
     blocks, current, last = [], {}, None
     for line in (text or "")[:DSN_FIELDS_CHARS].splitlines():
@@ -185,17 +195,20 @@ def _is_recipient_block(block: dict) -> bool:
     return "final-recipient" in block or "original-recipient" in block or ("action" in block and "status" in block)
 
 
-def _attached_message_ids(part) -> list[str]:
+def attached_message_ids(part) -> list[str]:
+    encoded = encoded_message_part_text(part)
+    if encoded is not None:
+        return ids_in_header_text(encoded.split("\n\n", 1)[0] + "\n")
     payload = part_payload(part)
     if isinstance(payload, list) and payload:
         ids = message_ids_in(header_value(header_items(payload[0]), "message-id"))
         if ids:
             return ids[:1]
-        return _ids_in_header_text(part_payload(payload[0]) if isinstance(part_payload(payload[0]), str) else "")
-    return _ids_in_header_text(part_text(part, DSN_FIELDS_CHARS))
+        return ids_in_header_text(part_payload(payload[0]) if isinstance(part_payload(payload[0]), str) else "")
+    return ids_in_header_text(part_text(part, DSN_FIELDS_CHARS))
 
 
-def _ids_in_header_text(text: str) -> list[str]:
+def ids_in_header_text(text: str) -> list[str]:
     """The Message-ID quoted in text (a headers part, or a transcript); the first one is the returned message's."""
     text = (text or "")[:MAX_TEXT_CHARS]
     ids = MESSAGE_ID_LINE_RE.findall(text) + MESSAGE_ID_FOLDED_RE.findall(text)
@@ -264,11 +277,12 @@ def _primary_block(failing: list[dict]) -> dict | None:
 
 def _looks_like_bounce(headers, anatomy: _Anatomy) -> bool:
     """A non-RFC 3464 bounce: mailer sender, NDR headers or report structure, together with failure evidence."""
-    if header_value(headers, "x-failed-recipients"):
-        return True
     subject_hit = bool(BOUNCE_SUBJECT_RE.search(subject_head(header_value(headers, "subject"))))
     evidence = _has_failure_evidence(anatomy.notification)
-    if any(name == "x-ms-exchange-message-is-ndr" for name, _ in headers) and (subject_hit or evidence):
+    # NDR headers (Exchange's, Exim's X-Failed-Recipients) support a report with a bounce subject or failure text;
+    # alone they are no bounce: anyone can write a header.
+    ndr_headers = {"x-ms-exchange-message-is-ndr", "x-failed-recipients"}
+    if any(name in ndr_headers for name, _ in headers) and (subject_hit or evidence):
         return True
     if anatomy.is_report and anatomy.report_type in ("delivery-status", "") and (subject_hit or evidence):
         return True
@@ -387,19 +401,21 @@ def _bounce_recipients(failing, headers, anatomy: _Anatomy) -> tuple[str, ...]:
     found = []
     for block in failing:
         for field in ("final-recipient", "original-recipient"):
-            address = _bare_address(block.get(field) or "")
+            address = bare_address(block.get(field) or "")
             if address:
                 found.append(address)
                 break
     if not found:
+        # X-Failed-Recipients names only what the report's own text names too.
+        text = anatomy.notification.lower()
         for value in header_values(headers, "x-failed-recipients"):
-            found.extend(_bare_address(item) for item in value.split(","))
+            found.extend(address for address in map(bare_address, value.split(",")) if address and address in text)
     if not found:
         found = _recipients_in_text(anatomy.notification, headers)
-    return tuple(dict.fromkeys(address for address in found if address))
+    return tuple(dict.fromkeys(address for address in found if address))[:MAX_RECIPIENTS]
 
 
-def _bare_address(value: str) -> str:
+def bare_address(value: str) -> str:
     """ "rfc822; <John@Example.com>" -> "john@example.com"."""
     value = re.sub(r"^\s*[\w-]+\s*;", "", value or "")
     match = EMAIL_RE.search(value)
@@ -409,7 +425,7 @@ def _bare_address(value: str) -> str:
 def _recipients_in_text(text: str, headers) -> list[str]:
     """Known phrasings first; else any address of the notification that is not the sender's or the mailer's."""
     for pattern in BOUNCE_RECIPIENT_RES:
-        found = [_bare_address(match.group(1)) for match in pattern.finditer(text)]
+        found = [bare_address(match.group(1)) for match in pattern.finditer(text)]
         found = [address for address in found if address and not _is_own_address(address, headers)]
         if found:
             return found
@@ -434,9 +450,9 @@ def _original_ids(headers, anatomy: _Anatomy) -> tuple[str, ...]:
     own In-Reply-To/References (Gmail and others thread their reports on the bounced message)."""
     ids = list(anatomy.original_ids)
     if not ids:
-        ids.extend(_ids_in_header_text(anatomy.full_text))
+        ids.extend(ids_in_header_text(anatomy.full_text))
     for name in ("in-reply-to", "references"):
         for value in header_values(headers, name):
             ids.extend(message_ids_in(value))
     own = set(message_ids_in(header_value(headers, "message-id")))
-    return tuple(dict.fromkeys(one for one in ids if one not in own))
+    return tuple(dict.fromkeys(one for one in ids if one not in own))[:MAX_RECIPIENTS]

@@ -254,6 +254,27 @@ def part_text(part, limit: int) -> str:
     return decode_bytes(data, charset)[:limit]
 
 
+def encoded_message_part_text(part) -> str | None:
+    """The decoded text of a message/* part sent base64 or quoted-printable (RFC 2046 forbids it, some MTAs do it),
+    else None. The stdlib parses such a part's encoded lines as if they were headers and bodies, so neither its
+    fields nor Odoo's bounce parser see anything: put the lines back together and decode them."""
+    try:
+        encoding = str(part.get("Content-Transfer-Encoding") or "").strip().lower()
+    except Exception:
+        return None
+    if encoding not in ("base64", "quoted-printable"):
+        return None
+    payload = part_payload(part)
+    chunks = []
+    for block in payload[:MAX_PARTS] if isinstance(payload, list) else [part]:
+        head = "".join(f"{name}: {value}\n" for name, value in header_items(block))
+        body = getattr(block, "_payload", "")
+        chunks.append(head + (body if isinstance(body, str) else ""))
+    raw = "\n".join(chunks).encode("ascii", "surrogateescape")
+    data = _lenient_base64(raw) if encoding == "base64" else quopri.decodestring(raw)
+    return decode_bytes(data, None).replace("\r\n", "\n")
+
+
 def _lenient_base64(data: bytes) -> bytes:
     cleaned = re.sub(rb"[^A-Za-z0-9+/]", b"", data)
     cleaned = cleaned[: len(cleaned) - len(cleaned) % 4]

@@ -13,6 +13,8 @@ MAX_HEADER_CHARS = 4_000  # one header value
 MAX_PARTS = 200  # MIME parts visited
 MAX_DEPTH = 20  # MIME nesting followed
 DSN_FIELDS_CHARS = 50_000  # text of a delivery-status part that is parsed
+MAX_RECIPIENTS = 50  # addresses one bounce or complaint may name (a report naming thousands is an attack)
+MAX_JSON_CHARS = 100_000  # an SES notification is a few KB
 # Phrase tables are long alternations, costly over 200 KB; what they look for stands at the start of the new text
 # or of a delivery notification, so only that much of it is searched.
 NOTIFICATION_SCAN_CHARS = 30_000
@@ -164,17 +166,17 @@ BOUNCE_RECIPIENT_PATTERNS = (
 
 # ----- Auto-replies --------------------------------------------------------------------------------------------------
 
-# Phrases that mark an auto-reply wherever they stand in the subject head (before Re:/Fwd:).
+# Phrases that mark an auto-reply wherever they stand in the subject head (before Re:/Fwd:): out-of-office, vacation
+# and automatic-reply wording only. Ticket tokens ("[Ticket#3]"), "Thank you for your email", "Request received"...
+# are no evidence of a machine: helpdesks put them on their agents' replies too, and a person may write them.
 AUTO_SUBJECT_PATTERNS = {
     "en": r"auto(?:matic|mated)?[- ]?(?:reply|response|answer|respon[cs]e)|autoreply|autoresponder"
     r"|out[- ]of[- ]?(?:the[- ])?office|is out of the office|away from (?:the|my) office|vacation (?:reply|notice)"
     r"|i am (?:away|on (?:leave|holiday|vacation))|on (?:annual|parental|maternity|sick) leave"
-    r"|(?:thank you|thanks) for (?:your (?:e-?mail|message|inquiry|request)|contacting)|we(?:'ve| have) received"
-    r"|request received|ticket (?:#\s?\d|received|created)|\[ticket|this mailbox is (?:not|no longer) monitored"
-    r"|do not reply|no longer (?:with|at|employed)",
+    r"|this mailbox is (?:not|no longer) monitored",
     "de": r"abwesenheitsnotiz|automatische antwort|abwesenheitsmeldung|nicht im büro|außer haus|ausser haus"
-    r"|abwesenheit|automatische (?:rückantwort|nachricht)|eingangsbestätigung|im urlaub",
-    "fr": r"r[ée]ponse automatique|absent(?:e)? du bureau|message d'absence|en cong[ée]s?|accusé de réception",
+    r"|abwesenheit|automatische (?:rückantwort|nachricht)|im urlaub",
+    "fr": r"r[ée]ponse automatique|absent(?:e)? du bureau|message d'absence|en cong[ée]s?",
     "es": r"respuesta automática|respuesta automatica|fuera de (?:la )?oficina|mensaje de ausencia|de vacaciones",
     "it": r"risposta automatica|fuori (?:ufficio|sede)|messaggio di assenza|in ferie",
     "pt": r"resposta autom[áa]tica|fora do escritório|ausência temporária|mensagem de ausência|de férias",
@@ -278,9 +280,12 @@ AUTO_REPLY_HEADER_RULES = (
     ("x-fc-machinegenerated", r"true", "header X-FC-MachineGenerated: true"),
     ("delivered-to", r"^\s*autoresponder", "header Delivered-To: Autoresponder"),
     ("x-mailer", r"auto-?respon|auto-?reply|vacation", "header X-Mailer of an autoresponder"),
-    ("x-precedence", r"auto[_-]?reply|bulk|junk", "header X-Precedence"),
+    ("x-precedence", r"auto[_-]?reply", "header X-Precedence: auto_reply"),
 )
-PRECEDENCE_AUTO_RE = re.compile(r"^\s*(?:auto[_-]?reply|bulk|junk|list)\b", re.IGNORECASE)
+PRECEDENCE_AUTO_RE = re.compile(r"^\s*auto[_-]?reply\b", re.IGNORECASE)
+# Bulk precedence: set by autoresponders, but also by newsletters and some people's mail setups; it counts only with
+# out-of-office wording (subject or new text).
+PRECEDENCE_BULK_RE = re.compile(r"^\s*(?:bulk|junk|list)\b", re.IGNORECASE)
 EXCHANGE_RULE_HEADERS = ("x-ms-exchange-inbox-rules-loop", "x-ms-exchange-generated-message-source")
 MAILING_LIST_HEADERS = ("list-id", "list-unsubscribe", "list-post", "mailing-list", "x-mailing-list", "list-help")
 NO_REPLY_SENDER_RE = re.compile(
@@ -433,6 +438,6 @@ AUTO_BODY_ABSENCE_RE = _compile_table(AUTO_BODY_ABSENCE_PATTERNS)
 BOUNCE_RECIPIENT_RES = tuple(re.compile(pattern, re.IGNORECASE | re.MULTILINE) for pattern in BOUNCE_RECIPIENT_PATTERNS)
 # Reply and forward prefixes in the 7 languages (and a few more): what follows them is someone else's subject.
 REPLY_PREFIX_RE = re.compile(
-    r"(?:^|[\s\[(:])(?:re|aw|antw|sv|vs|r|rif|ris|res|fw|fwd|wg|tr|rv|enc|doorst|i)\s*(?:\[\d+\])?\s*:",
+    r"(?:^|[\s\[(:])(?:re|aw|antw|antwort|sv|vs|r|rif|ris|res|fw|fwd|wg|tr|rv|enc|doorst|i|odp)\s*(?:\[\d+\])?\s*:",
     re.IGNORECASE,
 )
