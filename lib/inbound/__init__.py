@@ -110,8 +110,9 @@ The package
 -----------
 One module per part: ``patterns`` (the word lists and regular expressions), ``mime`` (parsing and reading a
 message defensively, quoted history), ``ses`` (Amazon SES JSON notifications), and one module per *signal*:
-``complaint``, ``bounce``, ``auto_reply`` (with ``return_date``). Each signal module has ``detect(message, received)`` returning its finding or ``None``;
-:data:`PIPELINE` lists them in the order they are tried, and the first finding names the kind. A new inbound
+``complaint``, ``bounce``, ``auto_reply`` (with ``return_date``). Each signal module has ``detect(message,
+received)`` returning its finding or ``None``; :data:`PIPELINE` lists them in the order they are tried, and the
+first finding names the kind. A new inbound
 signal is one new module with a ``detect`` and one line in :data:`PIPELINE`, e.g.::
 
     PIPELINE = (
