@@ -26,8 +26,3 @@ def rewrite_links(body, tracked_url):
         return f"{match.group(1)}{match.group(2)}{html.escape(new_url, quote=True)}{match.group(2)}"
 
     return HREF_RE.sub(replace, body or ""), urls
-
-
-def links_in(body):
-    """The http(s) URLs the HTML body links to, in order, without repeats."""
-    return list(dict.fromkeys(html.unescape(match.group(3)) for match in HREF_RE.finditer(body or "")))
