@@ -24,6 +24,28 @@ class MailThread(models.AbstractModel):
         )
 
     @api.model
+    def _message_parse_extract_bounce(self, email_message, message_dict):
+        """Odoo's bounce extraction raises on some real DSNs (a message/delivery-status part it cannot walk,
+        "'str' object has no attribute 'get_all'"), and the whole message would be lost: no route, no reaction.
+        Keep Odoo's own bounce detection and go on without the details it could not read; the sequences read the
+        raw message themselves (lib/inbound) when message_route hands it to them."""
+        try:
+            return super()._message_parse_extract_bounce(email_message, message_dict)
+        except Exception:  # noqa: BLE001 - a parser fault must not lose the message for every route
+            _logger.info("Odoo could not read the bounce details of %s", message_dict.get("message_id"), exc_info=True)
+            try:
+                is_bounce = self._detect_is_bounce(email_message, message_dict)
+            except Exception:  # noqa: BLE001 - undecidable: let the routing treat it as a message
+                is_bounce = False
+            return {
+                "is_bounce": is_bounce,
+                "bounced_email": False,
+                "bounced_partner": self.env["res.partner"].sudo(),
+                "bounced_msg_ids": False,
+                "bounced_message": self.env["mail.message"].sudo(),
+            }
+
+    @api.model
     def _message_parse_extract_payload(self, message, message_dict, save_original=False):
         """Odoo's parser raises on a part in an unknown or broken charset, and the message is lost for every
         route. Read such parts as UTF-8 with replacement characters instead, and parse again."""

@@ -33,7 +33,7 @@ class SalesSequenceEnrollment(models.Model):
 
     @api.model
     def _process_inbound(self, message, message_dict):
-        """Classify an inbound message (lib/inbound.py) and apply it to the enrollments it concerns. Called by the
+        """Classify an inbound message (lib/inbound/) and apply it to the enrollments it concerns. Called by the
         gateway before Odoo routes the message; returns nothing, changes `message_dict` only to hand a bounce that
         Odoo did not recognise to Odoo's own bounce handling."""
         received = (message_dict.get("date") and fields.Datetime.to_datetime(message_dict["date"])) or datetime.now()
@@ -41,6 +41,9 @@ class SalesSequenceEnrollment(models.Model):
         if self._process_unsubscribe_mail(message_dict):
             return
         references = self._message_references(inbound, message_dict)
+        if inbound.kind == "complaint":
+            self._on_complaint(inbound.complaint, references, message_dict)
+            return
         if inbound.kind == "bounce":
             self._on_bounce(inbound.bounce, references, message_dict)
             return
@@ -211,6 +214,27 @@ class SalesSequenceEnrollment(models.Model):
             self._hand_bounce_to_odoo(bounce, message_dict, by_enrollment)
         for enrollment, touch in by_enrollment.items():
             enrollment._apply_bounce(bounce, touch, message_dict)
+
+    @api.model
+    def _on_complaint(self, complaint, references, message_dict):
+        """An abuse report (ARF, an SES complaint) about one of our emails: the address is never mailed again (it
+        is blacklisted and every open enrollment of it ends), as the mailbox providers' bulk-sender rules demand.
+        Matched like a bounce, so a forged report names nobody it may not."""
+        if not complaint:
+            return
+        named = {email_normalize(recipient) or recipient for recipient in complaint.recipients}
+        quoted = self._quoted_touches(complaint, references, message_dict)
+        if quoted:
+            touches = (
+                quoted.filtered(lambda t: t.enrollment_id.partner_id.email_normalized in named) if named else quoted
+            )
+        elif len(named) == 1:
+            touches = self._latest_touch_to(next(iter(named)))
+        else:
+            return
+        how = _("abuse report from the recipient's mailbox provider (%(origin)s)", origin=complaint.source.upper())
+        for enrollment in touches.enrollment_id:
+            enrollment._unsubscribe(how)
 
     @api.model
     def _quoted_touches(self, bounce, references, message_dict):

@@ -1,3 +1,4 @@
+import base64
 import smtplib
 import socket
 from datetime import date, datetime
@@ -174,6 +175,42 @@ class TestAutoRepliesAndBounces(ConversationCommon):
         self._process(self._dsn(enrollments[1], with_original=False))
         self.assertEqual(enrollments[1].state, "bounced")
         self.assertEqual(enrollments[0].state, "active")
+
+    def _base64_dsn(self, enrollment):
+        """The DSN with its delivery-status part base64-encoded, as some servers send it: Odoo's own bounce parser
+        reads no recipient from it."""
+        raw = self._dsn(enrollment)
+        head, _sep, rest = raw.partition("--B\r\nContent-Type: message/delivery-status\r\n\r\n")
+        status, _sep2, tail = rest.partition("\r\n\r\n--B")
+        encoded = base64.encodebytes(status.encode()).decode().replace("\n", "\r\n")
+        return (
+            f"{head}--B\r\nContent-Type: message/delivery-status\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            f"{encoded}\r\n--B{tail}"
+        )
+
+    def test_a_base64_dsn_still_bounces(self):
+        _sequence, enrollments = self._send_first_step()
+        self._process(self._base64_dsn(enrollments[0]))
+        self.assertEqual(enrollments[0].state, "bounced")
+        self.assertEqual(enrollments[1].state, "active")
+
+    def test_when_odoos_bounce_parser_raises_the_message_is_not_lost(self):
+        """Some real DSNs make Odoo's bounce extraction raise ("'str' object has no attribute 'get_all'"): the
+        fault is injected here, as the exact shape depends on the mail system. The sequences still act."""
+        _sequence, enrollments = self._send_first_step()
+        odoo_parser = next(
+            cls
+            for cls in type(self.env["mail.thread"]).__mro__
+            if cls.__module__ == "odoo.addons.mail.models.mail_thread"
+        )
+
+        def broken(*_args, **_kwargs):
+            raise AttributeError("'str' object has no attribute 'get_all'")
+
+        with patch.object(odoo_parser, "_message_parse_extract_bounce", broken):
+            self._process(self._dsn(enrollments[0]))
+        self.assertEqual(enrollments[0].state, "bounced")
+        self.assertEqual(enrollments[1].state, "active")
 
     def test_soft_bounce_retries_the_step_then_the_third_stops(self):
         sequence, enrollments = self._send_first_step(contacts=self.contacts[:1])

@@ -94,6 +94,13 @@ class TestInboundFixtures(SalesSequenceCommon):
                 if enrollment.next_run_at.date() < event.return_date:
                     return f"next step at {enrollment.next_run_at}, before the return"
             return None
+        if kind == "complaint":
+            blacklisted = (
+                self.env["mail.blacklist"].sudo().search_count([("email", "=", enrollment.partner_id.email_normalized)])
+            )
+            if enrollment.state != "completed" or not blacklisted:
+                return f"complaint not acted on: state {enrollment.state}, blacklisted {bool(blacklisted)}"
+            return None
         if expected.get("bounce") == "hard":
             return None if enrollment.state == "bounced" else f"hard bounce: state {enrollment.state}"
         if "reply" in events or enrollment.state == "paused":
