@@ -23,3 +23,5 @@ from . import sales_sequence_step_email
 from . import sales_sequence_step_activity
 from . import sales_sequence_step_sms
 from . import mail_activity
+from . import fetchmail_server
+from . import sales_sequence_mailbox

@@ -13,3 +13,4 @@ from . import test_audience
 from . import test_audience_concurrency
 from . import test_step_types
 from . import test_send_batch
+from . import test_sequence_mailbox
