@@ -15,7 +15,7 @@ class SalesSequenceMailboxWizard(models.TransientModel):
     server = fields.Char(string="IMAP Server", help="e.g. imap.example.com", required=True)
     port = fields.Integer(default=993, required=True)
     is_ssl = fields.Boolean(string="SSL/TLS", default=True)
-    login = fields.Char(string="Login", help="Usually your email address.", required=True)
+    login = fields.Char(help="Usually your email address.", required=True)
     password = fields.Char(help="Leave empty to keep the saved password.")
     state = fields.Selection(
         [("none", "Not connected"), ("connected", "Connected"), ("failing", "Failing")],
