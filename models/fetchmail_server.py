@@ -1,7 +1,7 @@
 import logging
 import re
 
-from odoo import _, api, fields, models, modules
+from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
 _logger = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ class FetchmailServer(models.Model):
                     connection.logout()
                 except Exception:  # noqa: BLE001 - the session is over either way
                     _logger.info("Sequence mailbox %s: logout failed", self.name, exc_info=True)
-        self._commit_unless_testing()
+        self._commit()
 
     def _sequence_mailbox_new_uids(self, connection):
         """The UIDs of the INBOX messages not read yet, oldest first. EXAMINE (read-only select): reading never
@@ -149,12 +149,11 @@ class FetchmailServer(models.Model):
             except Exception:  # noqa: BLE001 - one broken message must not stop the mailbox
                 _logger.info("Sequence mailbox %s: message UID %s not processed", self.name, uid, exc_info=True)
         self.write({"sales_sequence_last_uid": uid})
-        self._commit_unless_testing()
+        self._commit()
 
-    def _commit_unless_testing(self):
-        # Like Odoo's fetch_mail: each message is committed so a later failure does not read it again.
-        if not modules.module.current_test:
-            self.env.cr.commit()  # pylint: disable=invalid-commit
+    def _commit(self):
+        # Like Odoo's fetch_mail (cron use only): each message is committed so a later failure does not read it again.
+        self.env.cr.commit()  # pylint: disable=invalid-commit
 
     # ------------------------------------------------------------------
     # The gateway's questions

@@ -182,7 +182,11 @@ class TestSequenceMailboxGateway(MailboxCommon):
 @tagged("post_install", "-at_install", "sales_sequence")
 class TestSequenceMailboxReading(MailboxCommon):
     def _read(self, imap):
-        with patch.object(FetchmailServer, "connect", lambda server, allow_archived=False: imap):
+        # fetch_mail commits after each message, like Odoo's: inside a test, the commit does nothing.
+        with (
+            patch.object(FetchmailServer, "connect", lambda server, allow_archived=False: imap),
+            patch.object(self.env.cr, "commit", lambda: None),
+        ):
             self.mailbox.fetch_mail()
 
     def test_reads_new_mail_read_only_once_and_pauses(self):
@@ -233,7 +237,7 @@ class TestSequenceMailboxReading(MailboxCommon):
         def refuse(server, allow_archived=False):
             raise OSError("login refused")
 
-        with patch.object(FetchmailServer, "connect", refuse):
+        with patch.object(FetchmailServer, "connect", refuse), patch.object(self.env.cr, "commit", lambda: None):
             self.env["fetchmail.server"]._fetch_mails()  # the cron: never raises
         self.assertIn("login refused", self.mailbox.sales_sequence_error)
         sequence.invalidate_recordset()
