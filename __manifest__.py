@@ -26,6 +26,7 @@
         "wizards/sales_sequence_forecast_views.xml",
         "wizards/sales_sequence_test_run_views.xml",
         "wizards/sales_sequence_share_views.xml",
+        "views/fetchmail_server_views.xml",
         "views/sales_sequence_menus.xml",
     ],
     "demo": ["demo/sales_sequence_demo.xml"],

@@ -29,3 +29,5 @@ from . import sales_sequence_step_condition
 from . import sales_sequence_step_variant
 from . import sales_sequence_draft
 from . import mail_activity
+from . import fetchmail_server
+from . import sales_sequence_mailbox

@@ -49,7 +49,11 @@ class SalesSequenceEvent(models.Model):
     event_type = fields.Selection(EVENT_TYPES, string="Event", required=True, index=True)
     date = fields.Datetime(required=True, default=fields.Datetime.now, index=True)
     description = fields.Char()
-    message_id = fields.Char(string="Message-Id", help="Message-Id of the inbound email this event comes from.")
+    message_id = fields.Char(
+        string="Message-Id",
+        index="btree_not_null",  # the gateway looks every inbound message up: the same one never acts twice
+        help="Message-Id of the inbound email this event comes from.",
+    )
     url = fields.Char(string="URL", help="The link clicked.")
     return_date = fields.Date(help="The return date an auto-reply states.")
 

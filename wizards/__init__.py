@@ -6,3 +6,4 @@ from . import sales_sequence_import_wizard_line
 from . import sales_sequence_share
 from . import sales_sequence_forecast
 from . import sales_sequence_test_run
+from . import sales_sequence_mailbox_wizard
