@@ -20,8 +20,8 @@ class ResPartner(models.Model):
     _inherit = "res.partner"
 
     # Merge fields: "Hi {{ object.first_name ||| there }}" reads these, for every user (see mail_allowed_qweb_...).
-    first_name = fields.Char(compute="_compute_first_last_name", string="First Name")
-    last_name = fields.Char(compute="_compute_first_last_name", string="Last Name")
+    first_name = fields.Char(compute="_compute_first_last_name")
+    last_name = fields.Char(compute="_compute_first_last_name")
 
     sales_sequence_enrollment_ids = fields.One2many(
         "sales.sequence.enrollment",

@@ -79,7 +79,7 @@ class TestSendBatch(SalesSequenceCommon):
             )
         with self.at(MONDAY_0800_UTC + timedelta(days=2)):
             self.run_cron()
-        first, second = enrollments[0].touch_ids.sorted("date")
+        first, _second = enrollments[0].touch_ids.sorted("date")
         mail = self.sequence_mails(enrollments[0]).filtered(lambda m: m.subject.startswith("Re: "))
         self.assertEqual(mail.subject, f"Re: Hello {enrollments[0].partner_id.name}")
         self.assertEqual(mail.references, first.message_id, "the ancestors only (RFC 5322)")
