@@ -3,7 +3,13 @@ from . import sales_sequence_metrics_mixin
 from . import sales_sequence_render_mixin
 from . import sales_sequence_domain_mixin
 from . import sales_sequence
+from . import sales_sequence_sending
+from . import sales_sequence_activation
+from . import sales_sequence_enroll
+from . import sales_sequence_audience_sync
+from . import sales_sequence_actions
 from . import sales_sequence_step
+from . import sales_sequence_step_render
 from . import sales_sequence_audience
 from . import sales_sequence_enrollment
 from . import sales_sequence_enrollment_schedule

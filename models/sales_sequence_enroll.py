@@ -1,0 +1,84 @@
+from odoo import _, models
+
+from .sales_sequence_enrollment import OPEN_STATES
+
+
+class SalesSequence(models.Model):
+    """Enrolling contacts: every contact given is either enrolled or refused with a reason, the built-in rules
+    first (already in, blacklisted, no email, no sender), then the ruleset's; the refusals are recorded."""
+
+    _inherit = "sales.sequence"
+
+    def _enroll_partners(self, partners, source="manual"):
+        """Enroll contacts; returns (enrollments, refusals) where refusals maps each refused partner to the reason.
+
+        Nothing is dropped silently: every partner given is either enrolled or refused with a reason, and every
+        refusal is also recorded (sales.sequence.refusal, the sequence's "Not enrolled" list) with its rule.
+        """
+        self.ensure_one()
+        refusals = self._builtin_refusals(partners)
+        refusals.update(self.ruleset_id._refusals(self, partners.filtered(lambda p: p not in refusals)))
+        self.env["sales.sequence.refusal"]._record(self, refusals, source)
+        to_enroll = partners.filtered(lambda p: p not in refusals)
+        enrollments = self.env["sales.sequence.enrollment"].create(
+            [{"sequence_id": self.id, "partner_id": partner.id} for partner in to_enroll]
+        )
+        if self.state == "active":
+            enrollments._start()
+        elif self.state == "paused":
+            enrollments._pause_for_sequence()
+        return enrollments, {partner: reason for partner, (_rule, reason, _exclusion) in refusals.items()}
+
+    def _builtin_refusals(self, partners):
+        """{partner: (rule, reason, None)}: already in, blacklisted, no or invalid email, in one query each."""
+        partners.fetch(["email", "email_normalized"])  # only what the rules read, not every field of a contact
+        already_in = (
+            self.env["sales.sequence.enrollment"]
+            .search(
+                [
+                    ("sequence_id", "=", self.id),
+                    ("partner_id", "in", partners.ids),
+                    ("state", "in", OPEN_STATES),
+                ]
+            )
+            .partner_id
+        )
+        blacklisted = self.env["sales.sequence.enrollment"]._blacklisted_emails(partners.mapped("email_normalized"))
+        # The sender depends on the contact only when sending as the contact's salesperson.
+        mailbox = self._get_mailbox() if self.sender_mode != "salesperson" else None
+        refusals = {}
+        for partner in partners:
+            refusal = self._get_enrollment_refusal(partner, already_in, blacklisted, mailbox)
+            if refusal:
+                refusals[partner] = (*refusal, None)
+        return refusals
+
+    def _get_enrollment_refusal(self, partner, already_in, blacklisted=(), mailbox=None):
+        """(rule, reason) when a built-in rule refuses the partner, else False."""
+        if partner in already_in:
+            return "already_enrolled", _(
+                "%(contact)s is already enrolled in this sequence.", contact=partner.display_name
+            )
+        if partner.email_normalized in blacklisted:
+            return "blacklisted", _(
+                "%(contact)s is on the blacklist (unsubscribed or blocked): %(email)s receives no sequence email.",
+                contact=partner.display_name,
+                email=partner.email_normalized,
+            )
+        if not partner.email:
+            return "no_email", _(
+                "%(contact)s has no email address: fill the contact's Email field.", contact=partner.display_name
+            )
+        if not partner.email_normalized:
+            return "invalid_email", _(
+                "%(contact)s has an invalid email address '%(email)s': correct the contact's Email field.",
+                contact=partner.display_name,
+                email=partner.email,
+            )
+        if not (mailbox if mailbox is not None else self._get_mailbox(partner)):
+            return "no_sender", _(
+                "No sender can be resolved for %(contact)s: give the sequence's owner an email address or set a "
+                "fixed Send From.",
+                contact=partner.display_name,
+            )
+        return False
