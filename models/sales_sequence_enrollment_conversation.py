@@ -2,6 +2,7 @@ import logging
 from datetime import datetime, time, timedelta
 
 from markupsafe import Markup, escape
+from psycopg2.errors import SerializationFailure
 
 from odoo import _, api, fields, models
 from odoo.tools import consteq, email_normalize, format_date, html2plaintext
@@ -396,16 +397,66 @@ class SalesSequenceEnrollment(models.Model):
     # The mail queue's verdict
     # ------------------------------------------------------------------
 
-    def _on_email_sent(self, touch):
-        """The mail queue handed `touch`'s email to the mail server: recorded, and noted on the contact."""
-        self.ensure_one()
-        now = touch._mark_sent()
-        self.env["sales.sequence.event"]._record(
-            self, "send", touch.subject, step=touch.step_id, touch_id=touch.id, date=now
+    @api.model
+    def _record_sent_emails(self):
+        """The send event and the contact's note of every email the mail queue sent (`sales.sequence.touch.
+        _mark_sent` flagged its step run `record_pending`, committed with the mail's state), written together, in
+        the transaction that clears the flags: each sent email gets exactly one of each, whichever worker records
+        it (the mail queue after its batch, the run cron after a crash). Returns how many."""
+        self.env.flush_all()
+        try:
+            with self.env.cr.savepoint():
+                self.env.cr.execute(
+                    "SELECT id FROM sales_sequence_touch WHERE record_pending ORDER BY id FOR NO KEY UPDATE SKIP LOCKED"
+                )
+                touch_ids = [row[0] for row in self.env.cr.fetchall()]
+        except SerializationFailure:
+            return 0  # another worker recorded some of them since our snapshot: it records them, or the next run
+        if not touch_ids:
+            return 0
+        # sudo: engine history, whoever runs the mail queue.
+        touches = self.env["sales.sequence.touch"].sudo().browse(touch_ids)
+        touches.invalidate_recordset()
+        Event = self.env["sales.sequence.event"].sudo()
+        Event.create(
+            [
+                {
+                    "enrollment_id": touch.enrollment_id.id,
+                    "event_type": "send",
+                    "description": touch.subject,
+                    "step_id": touch.step_id.id,
+                    "touch_id": touch.id,
+                    "date": touch.sent_at,
+                }
+                for touch in touches
+            ]
         )
-        # The contact's note says what really left: written when the mail server took the email, so a send that
+        Event._update_last_contacted(touches.enrollment_id.partner_id, "send")
+        # The contact's note says what really left: written once the mail server took the email, so a send that
         # failed and went again leaves one note.
-        self.sudo()._log_on_contacts(touch.step_id, {self.id: touch.subject})
+        for step, sent in touches.grouped("step_id").items():
+            for part in self._split_by_contact(sent):
+                subjects = {touch.enrollment_id.id: touch.subject for touch in part}
+                part.enrollment_id.sudo()._log_on_contacts(step, subjects)
+        self.env.flush_all()
+        self.env.cr.execute("UPDATE sales_sequence_touch SET record_pending = NULL WHERE id = ANY(%s)", [touch_ids])
+        touches.invalidate_recordset(["record_pending"])
+        return len(touch_ids)
+
+    @api.model
+    def _split_by_contact(self, touches):
+        """`touches` in parts where no contact appears twice: a note per step run, as the batch log writes one per
+        contact."""
+        parts = []  # [(step run ids, contact ids)]
+        for touch in touches:
+            partner_id = touch.enrollment_id.partner_id.id
+            part = next((part for part in parts if partner_id not in part[1]), None)
+            if part is None:
+                part = ([], set())
+                parts.append(part)
+            part[0].append(touch.id)
+            part[1].add(partner_id)
+        return [touches.browse(ids) for ids, _partners in parts]
 
     @api.model
     def _fail_lost_sends(self):

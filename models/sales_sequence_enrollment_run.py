@@ -36,6 +36,7 @@ class SalesSequenceEnrollment(models.Model):
         auto_commit = not getattr(threading.current_thread(), "testing", False)
         # The cron's own state changes are not tracked in the chatter: its events (the timeline) say what happened.
         self = self.with_context(mail_notrack=True)  # noqa: PLW0642 - the whole run works in this context
+        self._record_sent_emails()  # what a mail queue killed mid-batch sent but could not record
         self._fail_lost_sends()
         done = retries = 0
         while done < batch_size:

@@ -1,3 +1,5 @@
+from dataclasses import dataclass, field
+
 from markupsafe import Markup
 
 from odoo import _, api, fields, models, tools
@@ -5,6 +7,22 @@ from odoo.tools import SQL
 
 from ..lib.links import rewrite_links
 from .sales_sequence_step import STEP_TYPES
+
+
+@dataclass
+class SendBatch:
+    """What a mail-queue batch needs to decorate and record its sequence emails, read once before the batch.
+
+    Plain values, not records: Odoo's mail queue commits after each email, and a commit empties the ORM cache.
+    `mail_ids` are the batch's mails; `touches` maps the id of each sequence email among them to (step run id,
+    enrollment id, tracking enabled, unsubscribe style); `trackers` the link trackers made so far, by URL (made once
+    per URL, whatever the number of emails that carry it); `links` the trackers each step run's email carries,
+    written with its `sent_at`."""
+
+    mail_ids: frozenset = frozenset()
+    touches: dict = field(default_factory=dict)
+    trackers: dict = field(default_factory=dict)
+    links: dict = field(default_factory=dict)
 
 
 class SalesSequenceTouch(models.Model):
@@ -42,6 +60,10 @@ class SalesSequenceTouch(models.Model):
     link_tracker_ids = fields.Many2many(
         "link.tracker", string="Tracked Links", help="The links of this email: the only ones its redirects lead to."
     )
+    record_pending = fields.Boolean(
+        help="The mail queue sent it; its send event and the contact's note are written with the rest of its batch "
+        "(or by the run cron, should the mail queue die first)."
+    )
 
     def init(self):
         # One successful run per (enrollment, step): the database refuses a second send, whatever path or worker
@@ -55,6 +77,11 @@ class SalesSequenceTouch(models.Model):
         self.env.cr.execute(
             "CREATE INDEX IF NOT EXISTS sales_sequence_mail_mail_exception_idx "
             "ON mail_mail (mail_message_id) WHERE state = 'exception'"
+        )
+        # The sent emails whose event and note are still to write: a handful at any time, found without a scan.
+        self.env.cr.execute(
+            "CREATE INDEX IF NOT EXISTS sales_sequence_touch_record_pending_idx "
+            "ON sales_sequence_touch (id) WHERE record_pending"
         )
 
     def _count_sent_by_mailbox(self, mailbox, start, end):
@@ -157,15 +184,39 @@ class SalesSequenceTouch(models.Model):
     # The outgoing email, decorated at send time
     # ------------------------------------------------------------------
 
-    def _decorate_outgoing_body(self, body):
-        """Tracked links and the open pixel (when the sequence tracks), then the unsubscribe text."""
+    @api.model
+    def _send_batch_for_mails(self, mails):
+        """The SendBatch of the sequence emails among `mails` (mail.mail), in one query."""
+        batch = SendBatch(mail_ids=frozenset(mails.ids))
+        if not mails:
+            return batch
+        mails.flush_model(["mail_message_id"])
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT m.id, t.id, t.enrollment_id, s.tracking_enabled, s.unsubscribe_style
+                  FROM mail_mail m
+                  JOIN sales_sequence_touch t ON t.mail_message_id = m.mail_message_id
+                  JOIN sales_sequence_enrollment e ON e.id = t.enrollment_id
+                  JOIN sales_sequence s ON s.id = e.sequence_id
+                 WHERE m.id = ANY(%s)
+                """,
+                mails.ids,
+            )
+        )
+        batch.touches = {row[0]: row[1:] for row in self.env.cr.fetchall()}
+        return batch
+
+    def _decorate_outgoing_body(self, body, send_batch, mail_id):
+        """Tracked links and the open pixel (when the sequence tracks), then the unsubscribe text. Reads nothing:
+        the sequence's settings come with `send_batch` (SendBatch), the URLs and tokens from configuration."""
         self.ensure_one()
-        sequence = self.enrollment_id.sequence_id
-        base_url = self.enrollment_id.get_base_url()
-        unsubscribe_url = self.enrollment_id._get_unsubscribe_url()
-        if sequence.tracking_enabled:
-            body = self._track_links(body, base_url)
-            pixel_token = self.enrollment_id._get_token("open", self.id)
+        _touch_id, enrollment_id, tracking, unsubscribe_style = send_batch.touches[mail_id]
+        enrollment = self.env["sales.sequence.enrollment"].browse(enrollment_id)
+        base_url = enrollment.get_base_url()
+        if tracking:
+            body = self._track_links(body, base_url, enrollment, send_batch)
+            pixel_token = enrollment._get_token("open", self.id)
             body = tools.mail.append_content_to_html(
                 body,
                 Markup('<img src="%s" alt="" width="1" height="1" style="display:none"/>')
@@ -175,25 +226,33 @@ class SalesSequenceTouch(models.Model):
                 container_tag="div",
             )
         return tools.mail.append_content_to_html(
-            body, self._unsubscribe_html(sequence, unsubscribe_url), plaintext=False, container_tag="div"
+            body,
+            self._unsubscribe_html(unsubscribe_style, enrollment._get_unsubscribe_url()),
+            plaintext=False,
+            container_tag="div",
         )
 
-    def _track_links(self, body, base_url):
-        """Route each http(s) link through a redirect that leads only to the links of this email."""
-        token = self.enrollment_id._get_token("click", self.id)
-        trackers = self.env["link.tracker"].sudo()  # sudo: link trackers are shared technical records
+    def _track_links(self, body, base_url, enrollment, send_batch):
+        """Route each http(s) link through a redirect that leads only to the links of this email. A tracker is made
+        once per URL for the whole batch (the emails of a step differ by their token only); which trackers this
+        email carries is kept in `send_batch.links` and written with its `sent_at` (`_mark_sent`)."""
+        token = enrollment._get_token("click", self.id)
+        links = send_batch.links.setdefault(self.id, set())
 
         def tracked_url(url):
             if url.startswith(f"{base_url}/sales_sequence/"):
                 return None  # our own unsubscribe and tracking links stay as they are
-            link = trackers.search_or_create([{"url": url, "title": url}])
-            self.link_tracker_ids = [fields.Command.link(link.id)]
-            return f"{base_url}/sales_sequence/c/{self.id}/{link.id}/{token}"
+            if url not in send_batch.trackers:
+                # sudo: link trackers are shared technical records
+                tracker = self.env["link.tracker"].sudo().search_or_create([{"url": url, "title": url}])
+                send_batch.trackers[url] = tracker.id
+            links.add(send_batch.trackers[url])
+            return f"{base_url}/sales_sequence/c/{self.id}/{send_batch.trackers[url]}/{token}"
 
         return rewrite_links(body, tracked_url)[0]
 
-    def _unsubscribe_html(self, sequence, url):
-        if sequence.unsubscribe_style == "footer":
+    def _unsubscribe_html(self, unsubscribe_style, url):
+        if unsubscribe_style == "footer":
             return Markup(
                 '<p style="font-size:11px;color:#888888;margin-top:24px">%s <a href="%s" style="color:#888888">%s</a>'
                 "</p>"
@@ -220,9 +279,32 @@ class SalesSequenceTouch(models.Model):
             for touch_id, reason in self.env.cr.fetchall()
         ]
 
-    def _mark_sent(self):
-        """The mail queue handed the email to the mail server: when, for the daily counts and the metrics."""
-        self.ensure_one()
-        now = fields.Datetime.now()
-        self.sudo().sent_at = now  # sudo: step runs are engine history
-        return now
+    @api.model
+    def _mark_sent(self, touch_id, tracker_ids):
+        """The mail queue handed the step run's email to the mail server: `sent_at` and the links its redirects may
+        lead to, in one statement committed with the mail's own state; the run is flagged `record_pending` until
+        its event and note are written (`sales.sequence.enrollment._record_sent_emails`). A run already marked or
+        failed meanwhile (a bounce, a lost send) is left as it is. Returns whether it was marked."""
+        table = self._fields["link_tracker_ids"]
+        self.env.cr.execute(
+            SQL(
+                """
+                WITH links AS (
+                    INSERT INTO %(rel)s (%(touch_col)s, %(link_col)s)
+                    SELECT %(touch)s, link FROM unnest(%(links)s::int[]) AS link
+                    ON CONFLICT DO NOTHING
+                )
+                UPDATE sales_sequence_touch SET sent_at = %(now)s, record_pending = TRUE
+                 WHERE id = %(touch)s AND sent_at IS NULL AND failed IS NOT TRUE
+                """,
+                rel=SQL.identifier(table.relation),
+                touch_col=SQL.identifier(table.column1),
+                link_col=SQL.identifier(table.column2),
+                touch=touch_id,
+                links=sorted(tracker_ids),
+                now=fields.Datetime.now(),
+            )
+        )
+        marked = bool(self.env.cr.rowcount)
+        self.browse(touch_id).invalidate_recordset(["sent_at", "record_pending", "link_tracker_ids"])
+        return marked

@@ -59,4 +59,4 @@ from .smtp import SmtpSink
 from .ticker import Ticker, cron_ids, job_running, set_cron
 from .work import WorkFeeder, open_enrollments, state_counts, step_runs, step_runs_due
 from .mail_log import MAIL_LOG_SQL, install_mail_log
-from .checks import Check, check_before_mail_queue, check_sequence, expect_one, settle_and_check
+from .checks import Check, check_before_mail_queue, check_send_records, check_sequence, expect_one, settle_and_check

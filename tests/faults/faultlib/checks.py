@@ -213,6 +213,40 @@ def _check_lost_and_unrecorded(conn, result, eids):
         result.add("message", "duplicate", f"enrollment {eid}: {count} email(s) without a step run")
 
 
+def check_send_records(conn, sequence_id, result, sink_records):
+    """For every email of the sequence the mail queue marked sent (its notification `sent`): `sent_at` set and
+    exactly one send event; no send left unrecorded (`record_pending`); each successful run's email received at
+    least once by the SMTP server. Returns how many emails the server received more than once (a worker killed
+    between the server's reply and its commit sends again: Odoo's mail queue is at-least-once)."""
+    rows = query(
+        conn,
+        """
+        SELECT t.id, t.enrollment_id, t.failed, t.sent_at IS NOT NULL, t.record_pending IS TRUE, t.message_id,
+               EXISTS (SELECT 1 FROM mail_notification n WHERE n.mail_message_id = t.mail_message_id
+                          AND n.notification_type = 'email' AND n.notification_status = 'sent'),
+               (SELECT count(*) FROM sales_sequence_event ev WHERE ev.touch_id = t.id AND ev.event_type = 'send')
+          FROM sales_sequence_touch t JOIN sales_sequence_enrollment e ON e.id = t.enrollment_id
+         WHERE e.sequence_id = %s
+        """,
+        (sequence_id,),
+    )
+    received = collections.Counter(record["message_id"] for record in sink_records)
+    resent = 0
+    for touch_id, eid, failed, sent, pending, message_id, marked_sent, events in rows:
+        what = f"enrollment {eid} step run {touch_id}"
+        if pending:
+            result.add("send recorded", "miss", f"{what}: sent, never recorded")
+        if marked_sent and not sent:
+            result.add("sent_at", "miss", f"{what}: the queue marked it sent")
+        if marked_sent or sent:
+            expect_one(result, "send event", events, 1, what)
+        if not failed:
+            if not received.get(message_id):
+                result.add("smtp", "miss", f"{what}: {message_id} never received")
+            resent += max(received.get(message_id, 0) - 1, 0)
+    return resent
+
+
 def _check_message_ids(conn, result, eids, sink_records):
     """By Message-Id: each successful run's email reached the SMTP server once, a failed run's never."""
     by_message_id = collections.Counter(record["message_id"] for record in sink_records)
