@@ -408,7 +408,9 @@ class TestConditions(StepTypesCommon):
 class TestVariants(StepTypesCommon):
     def test_variants_are_assigned_reproducibly_and_the_winner_is_picked_on_replies(self):
         contacts = self.env["res.partner"].create(
-            [{"name": f"AB {i:02d}", "email": f"ab{i:02d}@customer.example.com"} for i in range(12)]
+            # Enough contacts that the hash of the enrollment ids gives each variant its sample whatever the ids
+            # (with 8, both variants get at least 3 only most of the time).
+            [{"name": f"AB {i:02d}", "email": f"ab{i:02d}@customer.example.com"} for i in range(40)]
         )
         sequence = self._mixed_sequence(
             [
@@ -423,7 +425,7 @@ class TestVariants(StepTypesCommon):
             ]
         )
         variant_a, variant_b = sequence.step_ids.variant_ids
-        enrollments = self._start(sequence, contacts[:8])
+        enrollments = self._start(sequence, contacts[:20])
         self._run_at(MONDAY_0800_UTC)
         by_variant = enrollments.touch_ids.grouped("variant_id")
         self.assertEqual(set(by_variant), {variant_a, variant_b})
@@ -436,7 +438,7 @@ class TestVariants(StepTypesCommon):
             self.env["sales.sequence.event"]._record(replied_b, "reply", "Re")
         self.assertEqual(variant_b.replied_count, len(replied_b))
         with self.at(MONDAY_0800_UTC):
-            sequence._enroll_partners(contacts[8:])
+            sequence._enroll_partners(contacts[20:])
         self._run_at(MONDAY_0800_UTC + timedelta(minutes=10))
         self.assertEqual(sequence.step_ids.winner_variant_id, variant_b, "B got replies, A none")
         with self.at(MONDAY_0800_UTC):
