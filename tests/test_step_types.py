@@ -201,7 +201,6 @@ class TestSmsStep(StepTypesCommon):
         self.assertIn("'not a number' is not a valid mobile number", enrollments[1].state_reason)
         self.assertEqual(enrollments[2].state, "blocked")
         self.assertIn("no mobile number", enrollments[2].state_reason)
-        self.assertEqual(self.contacts[0].last_activity_type, "sms")
 
         sent_batches = []
 
@@ -217,6 +216,65 @@ class TestSmsStep(StepTypesCommon):
             self.env["sms.sms"].sudo()._process_queue()
         self.assertEqual(len(sent_batches), 1)
         self.assertEqual(sms.state, "pending", "handed to the SMS provider")
+        self.assertEqual(self.contacts[0].last_activity_type, "sms")
+        self.assertEqual(sequence.metric_sms, 1)
+        self.assertEqual(len(self._events(enrollments[0], "sms")), 1)
+
+    def _fake_iap(self, state):
+        def fake_iap(api, local_endpoint, params, timeout=15):  # only what leaves the machine is replaced
+            return [
+                {"uuid": number["uuid"], "state": state}
+                for message in params["messages"]
+                for number in message["numbers"]
+            ]
+
+        return patch.object(SmsApi, "_contact_iap", fake_iap)
+
+    def _failing_sms_sequence(self):
+        self._sms_account()
+        self.contacts[:2].write({"mobile": "+32 470 12 34 56"})
+        sequence = self._mixed_sequence([{"step_type": "sms", "sms_body": "Hi {{ object.name }}"}, {"delay_days": 1}])
+        enrollments = self._start(sequence, self.contacts[:2])
+        self._run_at(MONDAY_0800_UTC)
+        self.assertEqual(enrollments.mapped("step_id"), sequence.step_ids[1], "advanced while the SMS is queued")
+        return sequence, enrollments
+
+    def test_failed_sms_pauses_tells_the_owner_and_is_not_counted_as_sent(self):
+        sequence, enrollments = self._failing_sms_sequence()
+        with self._fake_iap("insufficient_credit"):
+            self.env["sms.sms"].sudo()._process_queue()
+        self.assertEqual(set(enrollments.mapped("state")), {"paused"})
+        self.assertEqual(enrollments.mapped("step_id"), sequence.step_ids[0], "resume sends the SMS again")
+        self.assertIn("Insufficient Credit", enrollments[0].state_reason)
+        self.assertEqual(sequence.metric_sms, 0)
+        self.assertFalse(self._events(enrollments, "sms"), "the timeline never says sent")
+        self.assertEqual(len(self._events(enrollments, "send_failure")), 2)
+        activities = enrollments.activity_ids
+        self.assertEqual(len(activities), 2)
+        self.assertEqual(activities.user_id, self.user_sales)
+        self.assertEqual(set(activities.mapped("summary")), {"Sequence SMS not sent"})
+        notes = self.contacts[:2].message_ids.mapped("body")
+        self.assertFalse([note for note in notes if "SMS sent" in note], "the contact's chatter never says sent")
+        self.assertFalse(self.contacts[0].last_activity_type == "sms")
+
+    def test_sms_failed_on_delivery_report_pauses_the_finished_enrollment(self):
+        self._sms_account()
+        self.contacts[0].write({"mobile": "+32 470 12 34 56"})
+        sequence = self._mixed_sequence([{"step_type": "sms", "sms_body": "Hi {{ object.name }}"}])
+        enrollment = self._start(sequence, self.contacts[:1])
+        self._run_at(MONDAY_0800_UTC)
+        self.assertEqual(enrollment.state, "finished")
+        with self._fake_iap("success"):
+            self.env["sms.sms"].sudo()._process_queue()
+        self.assertEqual(sequence.metric_sms, 1)
+        trackers = self.env["sms.tracker"].sudo().search([("sms_uuid", "=", enrollment.touch_ids.sms_uuid)])
+        trackers._action_update_from_provider_error("not_delivered")  # the provider's delivery report
+        self.assertEqual(enrollment.state, "paused")
+        self.assertEqual(enrollment.step_id, sequence.step_ids)
+        self.assertFalse(enrollment.date_done)
+        sequence.invalidate_recordset()
+        self.assertEqual(sequence.metric_sms, 0)
+        self.assertEqual(len(enrollment.activity_ids), 1)
 
 
 @tagged("post_install", "-at_install", "sales_sequence")
