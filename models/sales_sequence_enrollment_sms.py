@@ -128,7 +128,7 @@ class SalesSequenceEnrollment(models.Model):
             for touch in group:
                 done = touch.enrollment_id._done_touches().filtered(lambda t, touch=touch: t.date <= touch.date)
                 previous[touch.enrollment_id.id] = max(done.mapped("date"), default=False)
-            for last_touch_at, same in enrollments.grouped(lambda e: previous.get(e.id)).items():
+            for last_touch_at, same in enrollments.grouped(lambda e, previous=previous: previous.get(e.id)).items():
                 same._pause(
                     _(
                         "Sending the SMS of step '%(step)s' failed: %(reason)s. Fix the cause, then resume: the SMS "
