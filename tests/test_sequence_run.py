@@ -268,6 +268,51 @@ class TestSequenceRun(SalesSequenceCommon):
             self.run_cron()
         self.assertEqual(by_contact[self.contacts[0]].touch_count, 1)
 
+    def _blocked_activities(self, sequence):
+        return self.env["mail.activity"].search(
+            [
+                ("res_model", "=", "sales.sequence"),
+                ("res_id", "=", sequence.id),
+                ("summary", "=", "Blocked enrollments"),
+            ]
+        )
+
+    def test_blocked_enrollments_tell_the_owner_once_per_sequence_and_show_on_the_card(self):
+        sequence, enrollments = self._start_sequence(self.contacts[:4])
+        self.contacts[0].email = "not-an-address"
+        self.contacts[1].email = False
+        self.contacts[2].email = False
+        with self.at(datetime(2026, 12, 7, 8, 0)):
+            self.run_cron()
+        activity = self._blocked_activities(sequence)
+        self.assertEqual(len(activity), 1, "one activity for the sequence, not one per enrollment")
+        self.assertEqual(activity.user_id, sequence.user_id)
+        self.assertIn("3 enrollments were blocked", str(activity.note))
+        self.assertIn("2: The contact has no email address", str(activity.note))
+        self.assertEqual(sequence.enrollment_blocked_count, 3)
+        kanban = self.env["sales.sequence"].get_views([(False, "kanban")])["views"]["kanban"]["arch"]
+        self.assertIn("enrollment_blocked_count", kanban)
+        blocked_menu = self.env.ref("sales_sequence.action_sales_sequence_enrollment_blocked")
+        self.assertEqual(
+            self.env["sales.sequence.enrollment"].search_count(eval(blocked_menu.domain)),  # noqa: S307 - our data
+            3,
+        )
+
+        # A later run that blocks another one updates the open activity instead of adding a second.
+        enrollments.filtered(lambda e: e.partner_id == self.contacts[3]).next_run_at = datetime(2026, 12, 8, 8, 0)
+        self.contacts[3].email = False
+        with self.at(datetime(2026, 12, 8, 8, 0)):
+            self.run_cron()
+        activity = self._blocked_activities(sequence)
+        self.assertEqual(len(activity), 1)
+        self.assertIn("1 enrollments were blocked", str(activity.note))
+
+        # A run that blocks nothing says nothing.
+        activity.action_feedback()
+        with self.at(datetime(2026, 12, 9, 8, 0)):
+            self.run_cron()
+        self.assertFalse(self._blocked_activities(sequence))
+
     def test_cron_twice_in_the_same_minute_never_sends_twice(self):
         _sequence, enrollments = self._start_sequence()
         with self.at(datetime(2026, 12, 7, 8, 0)):
