@@ -1,5 +1,7 @@
 from odoo import models, tools
 
+from ..lib.plaintext import prepare_for_plaintext
+
 
 class MailMail(models.Model):
     """Sequence emails in Odoo's mail queue: tracking and the unsubscribe text added at send time (so the chatter
@@ -41,6 +43,10 @@ class MailMail(models.Model):
             # send_email drops the Bcc header and sends to the validated addresses only: validate the BCCs.
             main["email_to_normalized"] = main["email_to_normalized"] + tools.mail.email_normalize_all(headers["Bcc"])
         main["headers"] = headers
+        for values in to_contact:
+            # Odoo's text part of the decorated body listed the open pixel ("Image [3]" and its URL) and read "None
+            # [1]" for a link whose label starts with a tag: made from the same body without them.
+            values["body_alternative"] = tools.html2plaintext(prepare_for_plaintext(values["body"]))
         return to_contact
 
     def _postprocess_sent_message(self, success_pids, failure_reason=False, failure_type=None):

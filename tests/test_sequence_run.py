@@ -268,6 +268,23 @@ class TestSequenceRun(SalesSequenceCommon):
             self.run_cron()
         self.assertEqual(by_contact[self.contacts[0]].touch_count, 1)
 
+    def test_plain_text_part_has_no_tracking_pixel_and_no_none_link(self):
+        sequence, enrollments = self._start_sequence(self.contacts[:1], tracking_enabled=True)
+        # What the editor writes after a link edit in a draft: the label inside a span.
+        sequence.step_ids[
+            0
+        ].body_html = '<p>have a look at <a href="https://demo.example.com/tour"><span>our demo</span></a> today</p>'
+        with self.at(datetime(2026, 12, 7, 8, 0)):
+            self.run_cron()
+        mail = self.sequence_mails(enrollments)
+        [values] = mail._prepare_outgoing_list()
+        self.assertIn("/sales_sequence/o/", values["body"], "the HTML part keeps the open pixel")
+        text = values["body_alternative"]
+        self.assertNotIn("Image [", text)
+        self.assertNotIn("/sales_sequence/o/", text)
+        self.assertNotIn("None [", text)
+        self.assertIn("our demo [1]", text)
+
     def _blocked_activities(self, sequence):
         return self.env["mail.activity"].search(
             [
