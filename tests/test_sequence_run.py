@@ -186,6 +186,40 @@ class TestSequenceRun(SalesSequenceCommon):
         self.assertEqual(len(sent_tuesday), 4)
         self.assertEqual(set(sent_tuesday.enrollment_id.mapped("state")), {"active"})
 
+    def test_raising_the_daily_limit_releases_the_queued_and_send_now(self):
+        sequence, enrollments = self._start_sequence(self.contacts[:5], daily_limit=2)
+        with self.at(datetime(2026, 12, 7, 8, 0)):
+            self.run_cron()
+        queued = enrollments.filtered(lambda e: e.state == "queued")
+        self.assertEqual(len(queued), 3)
+        self.assertIn("Daily limit of 2 emails", queued[0].state_reason)
+
+        # Send Now within the limits: released to the next run, which queues them again (the limit still holds).
+        with self.at(datetime(2026, 12, 7, 9, 0)):
+            queued[:1].with_user(self.user_sales).action_send_now()
+            self.assertEqual(queued[0].state, "active")
+            self.assertEqual(queued[0].next_run_at, datetime(2026, 12, 7, 9, 0))
+            self.run_cron()
+        self.assertEqual(queued[0].state, "queued")
+        self.assertFalse(queued[0].touch_ids)
+
+        # Send Now ignoring the limits: that one goes at the next run.
+        with self.at(datetime(2026, 12, 7, 9, 30)):
+            queued[:1].with_user(self.user_sales).action_send_now_ignore_limits()
+            self.run_cron()
+        self.assertEqual(len(queued[0].touch_ids), 1)
+        self.assertFalse(queued[0].limit_override)
+
+        # The owner raises the limit: the others are evaluated again at the next slot, today, with the new limit.
+        with self.at(datetime(2026, 12, 7, 10, 0)):
+            sequence.daily_limit = 10
+            rest = queued[1:]
+            self.assertEqual(set(rest.mapped("state")), {"active"})
+            self.assertNotIn("limit of 2", rest[0].state_reason)
+            self.assertEqual(rest[0].next_run_at, datetime(2026, 12, 7, 10, 0))
+            self.run_cron()
+        self.assertEqual(len(rest.touch_ids), 2)
+
     def test_a_late_cron_never_sends_outside_the_window(self):
         """The cron was down all afternoon: at 19:00 the window is closed, so the steps wait for Tuesday 09:00."""
         _sequence, enrollments = self._start_sequence(self.contacts[:3])
