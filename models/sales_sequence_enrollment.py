@@ -382,7 +382,7 @@ class SalesSequenceEnrollment(models.Model):
 
     def _resume(self):
         self.env["sales.sequence.event"]._record(
-            self.filtered("paused_by_sequence"), "resume", _("The sequence was resumed.")
+            self.filtered("paused_by_sequence"), "resume", _("The sequence was resumed."), by_sequence=True
         )
         not_started = self.filtered(lambda e: not e.step_id and not e.last_touch_at)
         not_started.write({"paused_by_sequence": False})

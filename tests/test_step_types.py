@@ -311,6 +311,54 @@ class TestApproval(StepTypesCommon):
         self._run_at(TUESDAY_0800_UTC + timedelta(hours=1))
         self.assertEqual(len(self.sequence_mails(enrollments)), 2, "never twice")
 
+    def _reply_in(self, enrollment, when):
+        with self.at(when):
+            enrollment._on_reply(
+                {"subject": "Re: interested", "email_from": enrollment.partner_id.email, "body": "<p>Interested</p>"},
+                threaded=enrollment,
+            )
+
+    def test_a_contact_who_replied_elsewhere_is_not_sent_the_approved_draft_nor_enrolled_again(self):
+        first = self._mixed_sequence([{}], name="Intro")
+        first_enrollment = self._start(first, self.contacts[:1])
+        self._run_at(MONDAY_0800_UTC)
+        sequence = self._approval_sequence(name="Follow-up")
+        enrollments = self._start(sequence, self.contacts[:2])
+        self._run_at(MONDAY_0800_UTC + timedelta(minutes=5))
+        drafts = self._drafts(sequence)
+        with self.at(MONDAY_0800_UTC + timedelta(minutes=10)):
+            drafts.with_user(self.user_sales).action_approve()
+        # The reply reaches the first sequence only (it quotes that email, from another address of the contact).
+        self._reply_in(first_enrollment, MONDAY_0800_UTC + timedelta(minutes=20))
+        self.assertEqual(enrollments[0].state, "active", "the reply did not reach this sequence")
+        self._run_at(MONDAY_0800_UTC + timedelta(minutes=30))
+        replied = enrollments.filtered(lambda e: e.partner_id == self.contacts[0])
+        self.assertFalse(self.sequence_mails(replied), "no email to someone who just replied")
+        self.assertEqual(len(self.sequence_mails(enrollments - replied)), 1)
+        self.assertEqual(replied.state, "paused")
+        self.assertIn("replied to Intro on", replied.state_reason)
+        skipped = drafts.filtered(lambda d: d.enrollment_id == replied)
+        self.assertEqual(skipped.state, "skipped")
+        self.assertIn("replied to Intro", skipped.reason)
+
+        # The rep read the reply and resumes: a person's choice, the email is drafted again.
+        with self.at(MONDAY_0800_UTC + timedelta(hours=1)):
+            replied.with_user(self.user_sales).action_resume()
+        self._run_at(MONDAY_0800_UTC + timedelta(hours=1))
+        self.assertEqual(len(self._drafts(sequence).filtered(lambda d: d.enrollment_id == replied)), 1)
+
+        # Enrolling them in a third sequence is refused, with the reason; a ruleset at 0 days allows it.
+        third = self._mixed_sequence([{}], name="Third")
+        with self.at(MONDAY_0800_UTC + timedelta(hours=2)):
+            third.action_activate()
+            _enrolled, refusals = third._enroll_partners(self.contacts[:1])
+        self.assertIn("replied to Intro on", refusals[self.contacts[0]])
+        third.ruleset_id.sudo().reply_cooldown_days = 0  # a Sequence Manager sets the rules
+        with self.at(MONDAY_0800_UTC + timedelta(hours=2)):
+            enrolled, refusals = third._enroll_partners(self.contacts[:1])
+        self.assertFalse(refusals)
+        self.assertTrue(enrolled)
+
     def test_edit_then_approve_sends_the_edited_email(self):
         sequence = self._approval_sequence()
         enrollment = self._start(sequence, self.contacts[:1])
