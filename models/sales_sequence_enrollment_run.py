@@ -170,11 +170,11 @@ class SalesSequenceEnrollment(models.Model):
 
     def _blocked_note(self, enrollments):
         """'3 enrollments were blocked:' and each reason with its count, the most frequent first."""
-        reasons = Counter(enrollment.state_reason or _("no reason given") for enrollment in enrollments)
-        lines = [
-            Markup("<li>%s</li>") % _("%(count)s: %(reason)s", count=count, reason=reason)
-            for reason, count in reasons.most_common(5)
-        ]
+        no_reason = _("no reason given")
+        reasons = Counter(enrollment.state_reason or no_reason for enrollment in enrollments)
+        lines = []
+        for reason, count in reasons.most_common(5):  # not a comprehension: _() finds the language in this frame
+            lines.append(Markup("<li>%s</li>") % _("%(count)s: %(reason)s", count=count, reason=reason))
         return Markup("<p>%s</p><ul>%s</ul><p>%s</p>") % (
             _("%(count)s enrollments were blocked:", count=len(enrollments)),
             Markup().join(lines),

@@ -86,6 +86,7 @@ class TestManualSteps(StepTypesCommon):
         self.assertEqual(first.touch_ids.done_at, TUESDAY_0800_UTC)
         self.assertEqual(first.step_id, sequence.step_ids[1])
         self.assertEqual(first.next_run_at, TUESDAY_0800_UTC + timedelta(days=1), "the delay counts from done")
+        self.assertIn("Step 'Step 1' done; next", first.state_reason, "a task is done, not sent")
         self.assertTrue(self._events(first, "activity_done"))
         self.assertEqual(first.partner_id.last_activity_type, "task")
         self.assertFalse(enrollments[1].next_run_at, "the other contact still waits")
