@@ -18,7 +18,8 @@ class ResConfigSettings(models.TransientModel):
 
     def set_values(self):
         before = self.env["sales.sequence.enrollment"]._max_emails_per_user()
-        super().set_values()
+        result = super().set_values()
         if self.env["sales.sequence.enrollment"]._max_emails_per_user() != before:
             # What the old limit queued is evaluated again at the next slot, not on the day the old limit set.
             self.env["sales.sequence.enrollment"]._release_held_by_limit("user", [])
+        return result

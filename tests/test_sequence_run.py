@@ -1,3 +1,4 @@
+from ast import literal_eval
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -345,7 +346,7 @@ class TestSequenceRun(SalesSequenceCommon):
         self.assertIn("enrollment_blocked_count", kanban)
         blocked_menu = self.env.ref("sales_sequence.action_sales_sequence_enrollment_blocked")
         self.assertEqual(
-            self.env["sales.sequence.enrollment"].search_count(eval(blocked_menu.domain)),  # noqa: S307 - our data
+            self.env["sales.sequence.enrollment"].search_count(literal_eval(blocked_menu.domain)),
             3,
         )
 
