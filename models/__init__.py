@@ -18,8 +18,10 @@ from . import sales_sequence_enrollment_gates
 from . import sales_sequence_enrollment_limits
 from . import sales_sequence_enrollment_email
 from . import sales_sequence_enrollment_approval
+from . import sales_sequence_enrollment_replied
 from . import sales_sequence_enrollment_activity
 from . import sales_sequence_enrollment_sms
+from . import sms_tracker
 from . import sales_sequence_enrollment_conversation
 from . import sales_sequence_touch
 from . import sales_sequence_event

@@ -2,6 +2,8 @@ import logging
 
 from odoo import models, tools
 
+from ..lib.plaintext import prepare_for_plaintext
+
 _logger = logging.getLogger(__name__)
 
 # Where the SendBatch of the mail-queue batch being sent lives: the cursor's own cache, which the per-email commits
@@ -90,6 +92,10 @@ class MailMail(models.Model):
             # send_email drops the Bcc header and sends to the validated addresses only: validate the BCCs.
             main["email_to_normalized"] = main["email_to_normalized"] + tools.mail.email_normalize_all(headers["Bcc"])
         main["headers"] = headers
+        for values in to_contact:
+            # Odoo's text part of the decorated body listed the open pixel ("Image [3]" and its URL) and read "None
+            # [1]" for a link whose label starts with a tag: made from the same body without them.
+            values["body_alternative"] = tools.html2plaintext(prepare_for_plaintext(values["body"]))
         return to_contact
 
     def _postprocess_sent_message(self, success_pids, failure_reason=False, failure_type=None):

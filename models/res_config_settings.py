@@ -15,3 +15,11 @@ class ResConfigSettings(models.TransientModel):
         help="How many sequence emails the sequences of one owner may send per day, all mailboxes together. "
         "0: no limit. The emails over it wait, queued, for the next day.",
     )
+
+    def set_values(self):
+        before = self.env["sales.sequence.enrollment"]._max_emails_per_user()
+        result = super().set_values()
+        if self.env["sales.sequence.enrollment"]._max_emails_per_user() != before:
+            # What the old limit queued is evaluated again at the next slot, not on the day the old limit set.
+            self.env["sales.sequence.enrollment"]._release_held_by_limit("user", [])
+        return result

@@ -355,6 +355,8 @@ class SalesSequence(models.Model):
         if SCHEDULE_FIELDS.intersection(vals):
             # The send schedule changed: waiting steps move to the new schedule's slots.
             self.enrollment_ids.filtered(lambda e: e.state in DUE_STATES and e.step_id)._reschedule()
+        if "daily_limit" in vals:
+            self.env["sales.sequence.enrollment"]._release_held_by_limit("mailbox", [("sequence_id", "in", self.ids)])
         return result
 
     # ------------------------------------------------------------------
@@ -392,7 +394,7 @@ class SalesSequence(models.Model):
     def action_resume(self):
         self.check_access("write")
         paused = self.filtered(lambda s: s.state == "paused")
-        paused._check_can_activate()
+        paused._check_can_activate(resuming=True)
         paused.write({"state": "active"})
         paused.enrollment_ids.filtered(lambda e: e.state == "paused" and e.paused_by_sequence)._resume()
         return self._notify_done(

@@ -79,7 +79,8 @@ class SalesSequence(models.Model):
         self.ensure_one()
         self.check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id("sales_sequence.action_sales_sequence_draft")
-        action["domain"] = [("sequence_id", "=", self.id)]
+        # What waits for someone: the approved, sent and skipped drafts are history, not attention.
+        action["domain"] = [("sequence_id", "=", self.id), ("state", "=", "pending")]
         return action
 
     # ------------------------------------------------------------------

@@ -62,8 +62,11 @@ class SalesSequence(models.Model):
                     )
                 )
 
-    def _check_can_activate(self):
-        self._check_user_limit()
+    def _check_can_activate(self, resuming=False):
+        """`resuming`: a paused sequence was active already, so the owner's limit of active sequences, meant for
+        new ones, does not stop its resume."""
+        if not resuming:
+            self._check_user_limit()
         messages = []
         for sequence in self:
             problems = sequence._get_activation_problems()

@@ -85,6 +85,17 @@ class SalesSequenceEnrollment(models.Model):
     date_done = fields.Datetime(string="Ended On", readonly=True, copy=False)
     last_touch_at = fields.Datetime(string="Last Step Sent", readonly=True, copy=False)
     paused_by_sequence = fields.Boolean(readonly=True, copy=False)
+    held_by_limit = fields.Selection(
+        [("mailbox", "Mailbox's daily limit"), ("user", "Owner's daily limit")],
+        readonly=True,
+        copy=False,
+        help="Queued by this daily limit: a change of the limit releases it.",
+    )
+    limit_override = fields.Boolean(
+        readonly=True,
+        copy=False,
+        help="Send Now (ignoring the daily limits) was asked: its next email goes regardless.",
+    )
     touch_ids = fields.One2many("sales.sequence.touch", "enrollment_id", string="Steps Run")
     event_ids = fields.One2many("sales.sequence.event", "enrollment_id", string="Timeline")
     touch_count = fields.Integer(compute="_compute_touch_count")
@@ -256,9 +267,11 @@ class SalesSequenceEnrollment(models.Model):
         if self:
             self.write({"state": "active", **({"state_reason": reason} if reason else {}), **values})
 
-    def _queue(self, reason, next_run_at):
-        """Queued: held back by a limit or a closed window until `next_run_at`."""
-        self.write({"state": "queued", "state_reason": reason, "next_run_at": next_run_at})
+    def _queue(self, reason, next_run_at, held_by_limit=False):
+        """Queued: held back by a limit (`held_by_limit`: which) or a closed window until `next_run_at`."""
+        self.write(
+            {"state": "queued", "state_reason": reason, "next_run_at": next_run_at, "held_by_limit": held_by_limit}
+        )
 
     def _pause(self, reason, by_sequence=False, **values):
         """Paused: out of the due set until resumed (by a person, or by the sequence when it paused them)."""
@@ -369,7 +382,7 @@ class SalesSequenceEnrollment(models.Model):
 
     def _resume(self):
         self.env["sales.sequence.event"]._record(
-            self.filtered("paused_by_sequence"), "resume", _("The sequence was resumed.")
+            self.filtered("paused_by_sequence"), "resume", _("The sequence was resumed."), by_sequence=True
         )
         not_started = self.filtered(lambda e: not e.step_id and not e.last_touch_at)
         not_started.write({"paused_by_sequence": False})

@@ -1,7 +1,7 @@
 import logging
 from collections import defaultdict
 
-from odoo import _, api, models
+from odoo import _, api, fields, models
 from odoo.tools import SQL
 
 _logger = logging.getLogger(__name__)
@@ -14,13 +14,17 @@ class SalesSequenceEnrollment(models.Model):
     _inherit = "sales.sequence.enrollment"
 
     def _queue_over_limits(self, sequence, schedule, now):
-        """Queue, to the next day, the enrollments over the mailbox's or the owner's daily limit; return the rest."""
+        """Queue, to the next day, the enrollments over the mailbox's or the owner's daily limit; return the rest.
+        Those a person released with Send Now (ignoring the limits) go regardless, once."""
+        overridden = self.filtered("limit_override")
+        overridden.write({"limit_override": False})
+        self -= overridden  # noqa: PLW0642 - the limits apply to the others only
         sendable, over_limit = self._split_by_daily_limit(sequence, schedule, now)
         for mailbox, enrollments in over_limit.grouped(lambda e: e._get_mailbox()).items():
             enrollments._queue_for_daily_limit(sequence, mailbox, schedule, now)
         sendable, over_user_limit = sendable._split_by_user_limit(sequence, schedule, now)
         over_user_limit._queue_for_user_limit(sequence, schedule, now)
-        return sendable
+        return sendable | overridden
 
     def _get_mailbox(self):
         """The normalized address this enrollment's emails leave from: the unit of the daily limit."""
@@ -50,7 +54,7 @@ class SalesSequenceEnrollment(models.Model):
             limit=sequence.daily_limit,
             mailbox=mailbox,
         )
-        self._queue_from(schedule, schedule.next_day_start(now), reason)
+        self._queue_from(schedule, schedule.next_day_start(now), reason, held_by_limit="mailbox")
 
     def _split_by_user_limit(self, sequence, schedule, now):
         """(sendable, over the limit) given what the owner's sequences already sent today, all mailboxes together
@@ -94,13 +98,62 @@ class SalesSequenceEnrollment(models.Model):
             limit=limit,
             owner=sequence.user_id.name,
         )
-        self._queue_from(schedule, schedule.next_day_start(now), reason)
+        self._queue_from(schedule, schedule.next_day_start(now), reason, held_by_limit="user")
 
-    def _queue_from(self, schedule, not_before, reason):
+    def _queue_from(self, schedule, not_before, reason, held_by_limit=False):
         """Queue these enrollments with the reason, each at its first allowed slot from `not_before`: one write per
         distinct slot."""
+        for slot, enrollments in self._by_next_slot(schedule, not_before).items():
+            enrollments._queue(reason, slot, held_by_limit=held_by_limit)
+
+    def _by_next_slot(self, schedule, not_before):
+        """{first allowed slot from `not_before`: enrollments}, for one write per distinct slot."""
         by_slot = defaultdict(list)
         for enrollment in self:
             by_slot[enrollment._next_allowed_slot(schedule, not_before)].append(enrollment.id)
-        for slot, ids in by_slot.items():
-            self.browse(ids)._queue(reason, slot)
+        return {slot: self.browse(ids) for slot, ids in by_slot.items()}
+
+    # ------------------------------------------------------------------
+    # Releasing what a limit holds: a changed limit, Send Now
+    # ------------------------------------------------------------------
+
+    def _release(self, reason):
+        """Due again at the next allowed slot from now, with `reason`: the run cron then applies the limits as they
+        are now (and queues again, citing the current limit, what is still over)."""
+        now = fields.Datetime.now()
+        for sequence, enrollments in self.grouped("sequence_id").items():
+            schedule = sequence._get_send_schedule()
+            for slot, same_slot in enrollments._by_next_slot(schedule, now).items():
+                same_slot._activate(reason, next_run_at=slot, held_by_limit=False)
+        self._wake_cron_for_due()
+
+    @api.model
+    def _release_held_by_limit(self, held_by_limit, domain):
+        """A daily limit changed: the enrollments it queued (within `domain`) are evaluated again at the next slot,
+        never waiting for the day the old limit set."""
+        held = self.sudo().search([("state", "=", "queued"), ("held_by_limit", "=", held_by_limit), *domain])
+        # sudo: a limit change concerns every enrollment it held, whoever changed it; only their timing changes.
+        held._release(_("The daily limit changed: sends at the next allowed slot, within the limit."))
+
+    def action_send_now(self):
+        """Send Now: the queued enrollments go at the next run within the send window, the limits still apply."""
+        return self._send_now(override=False)
+
+    def action_send_now_ignore_limits(self):
+        """Send Now ignoring the daily limits: the next email of each goes at the next run within the window."""
+        return self._send_now(override=True)
+
+    def _send_now(self, override):
+        self.check_access("write")
+        queued = self.filtered(lambda e: e.state == "queued" and e.sequence_id.state == "active")
+        if override:
+            reason = _("Send Now by %(user)s, ignoring the daily limits.", user=self.env.user.name)
+        else:
+            reason = _("Send Now by %(user)s: sends at the next run within the limits.", user=self.env.user.name)
+        self.env["sales.sequence.event"]._record(queued, "resume", reason)
+        queued._release(reason)
+        if override:
+            queued.write({"limit_override": True})
+        return self.env["sales.sequence"]._notify_done(
+            _("%(count)s enrollment(s) released: they go at the next run within the send window.", count=len(queued))
+        )

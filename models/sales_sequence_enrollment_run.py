@@ -1,7 +1,9 @@
 import logging
 import threading
+from collections import Counter
 from datetime import timedelta
 
+from markupsafe import Markup
 from psycopg2.errors import SerializationFailure
 
 from odoo import _, api, fields, models
@@ -39,6 +41,7 @@ class SalesSequenceEnrollment(models.Model):
         self._record_sent_emails()  # what a mail queue killed mid-batch sent but could not record
         self._fail_lost_sends()
         done = retries = 0
+        blocked = self.browse()
         while done < batch_size:
             try:
                 with self.env.cr.savepoint():
@@ -52,7 +55,7 @@ class SalesSequenceEnrollment(models.Model):
                 continue
             if not enrollments:
                 break
-            enrollments._run_due_step(now)
+            blocked |= enrollments._run_due_step(now)
             done += len(enrollments)
             if auto_commit:
                 # Progress with each chunk: a worker killed later has not run "without progress" for Odoo, which
@@ -60,6 +63,7 @@ class SalesSequenceEnrollment(models.Model):
                 self.env["ir.cron"]._notify_progress(done=done, remaining=1)
                 # Commit per chunk releases the row locks and makes each chunk's sends final on their own.
                 self.env.cr.commit()  # pylint: disable=invalid-commit
+        blocked._notify_blocked()
         remaining = self._count_due(now)
         self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
         return done
@@ -107,7 +111,9 @@ class SalesSequenceEnrollment(models.Model):
         return self.env.cr.fetchone()[0]
 
     def _run_due_step(self, now):
-        """Dispatch the due enrollments, per sequence and step, to the step type's executor (`_run_<type>`)."""
+        """Dispatch the due enrollments, per sequence and step, to the step type's executor (`_run_<type>`).
+        Returns those this run blocked."""
+        was_blocked = set(self.filtered(lambda e: e.state == "blocked").ids)
         schedules = {}
         smart = self.filtered(lambda e: e.sequence_id.sequence_type == "smart")
         classic = self - smart
@@ -123,6 +129,58 @@ class SalesSequenceEnrollment(models.Model):
             except Exception as error:  # noqa: BLE001 - a broken sequence must not stop the others' sends
                 _logger.warning("Sequence %s: step %s could not run", sequence.id, step.id, exc_info=True)
                 enrollments._block(_("Step '%(step)s' could not run: %(error)s", step=step.name, error=error))
+        return self.filtered(lambda e: e.state == "blocked" and e.id not in was_blocked)
+
+    def _notify_blocked(self):
+        """Tell each sequence's owner, once per run, how many of its enrollments this run blocked and why: one
+        activity on the sequence (not one per enrollment), its note updated while it is not done."""
+        if not self:
+            return
+        activity_type = self.env.ref("mail.mail_activity_data_todo")
+        summary = _("Blocked enrollments")
+        model_id = self.env["ir.model"]._get_id("sales.sequence")
+        by_sequence = self.grouped("sequence_id")
+        # sudo: the cron tells the owner; the activity is the owner's, on their own sequence.
+        Activity = self.env["mail.activity"].sudo()
+        existing = Activity.search(
+            [
+                ("res_model", "=", "sales.sequence"),
+                ("res_id", "in", [sequence.id for sequence in by_sequence]),
+                ("activity_type_id", "=", activity_type.id),
+                ("summary", "=", summary),
+            ]
+        ).grouped(lambda activity: activity.res_id)
+        to_create = []
+        for sequence, enrollments in by_sequence.items():
+            note = self._blocked_note(enrollments)
+            if existing.get(sequence.id):
+                existing[sequence.id][:1].note = note
+                continue
+            to_create.append(
+                {
+                    "res_model_id": model_id,
+                    "res_id": sequence.id,
+                    "activity_type_id": activity_type.id,
+                    "summary": summary,
+                    "note": note,
+                    "user_id": sequence.user_id.id,
+                    "date_deadline": fields.Date.context_today(self),
+                }
+            )
+        Activity.create(to_create)
+
+    def _blocked_note(self, enrollments):
+        """'3 enrollments were blocked:' and each reason with its count, the most frequent first."""
+        no_reason = _("no reason given")
+        reasons = Counter(enrollment.state_reason or no_reason for enrollment in enrollments)
+        lines = []
+        for reason, count in reasons.most_common(5):  # not a comprehension: _() finds the language in this frame
+            lines.append(Markup("<li>%s</li>") % _("%(count)s: %(reason)s", count=count, reason=reason))
+        return Markup("<p>%s</p><ul>%s</ul><p>%s</p>") % (
+            _("%(count)s enrollments were blocked:", count=len(enrollments)),
+            Markup().join(lines),
+            _("Open the sequence's Blocked enrollments, fix the cause, then resume them."),
+        )
 
     def _run_step(self, step, now, schedules):
         """The checks every step type shares (approval, window, owner's leave, rules, exit criteria, conditions),

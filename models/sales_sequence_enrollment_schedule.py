@@ -191,7 +191,14 @@ class SalesSequenceEnrollment(models.Model):
             return self._get_finish_values()
         values = self._schedule_step(next_step, sent_at, schedules)
         if values["state"] == "active":
-            values["state_reason"] = _("Step '%(step)s' sent; next: '%(next)s'.", step=step.name, next=next_step.name)
+            if step.step_type in ("task", "call"):  # a person's step is done, not sent
+                values["state_reason"] = _(
+                    "Step '%(step)s' done; next: '%(next)s'.", step=step.name, next=next_step.name
+                )
+            else:
+                values["state_reason"] = _(
+                    "Step '%(step)s' sent; next: '%(next)s'.", step=step.name, next=next_step.name
+                )
         return values
 
     def _advance_after(self, step, sent_at, schedules):

@@ -1,6 +1,8 @@
 import logging
 
-from odoo import _, models
+from odoo import _, api, fields, models
+
+from .sales_sequence_enrollment import OPEN_STATES
 
 _logger = logging.getLogger(__name__)
 
@@ -36,6 +38,10 @@ class SalesSequenceEnrollment(models.Model):
                 ]
             )
         )
+        # A tracker per text: Odoo's SMS queue and the provider's delivery reports tell it the verdict, which
+        # `_on_sms_verdict` applies (sms.tracker is technical, created as Odoo's own sms_composer does).
+        self.env["sms.tracker"].sudo().create([{"sms_uuid": text.uuid} for text in sms])
+        uuids = dict(zip(textable.ids, sms.mapped("uuid"), strict=True))
         self.env["sales.sequence.touch"].sudo().create(  # sudo: step runs are engine history
             [
                 {
@@ -45,25 +51,102 @@ class SalesSequenceEnrollment(models.Model):
                     "kind": "sms",
                     "subject": texts[enrollment.partner_id.id][:100],
                     "mailbox": False,
+                    "sms_uuid": uuids[enrollment.id],
                 }
                 for enrollment in textable
             ]
         )
-        self.env["sales.sequence.event"]._record(textable, "sms", step.name, step=step)
-        bodies = {}
-        for enrollment in textable:  # not a comprehension: _() finds the language in the caller's frame
-            bodies[enrollment.partner_id.id] = _(
-                "Sequence %(sequence)s, step '%(step)s': SMS to %(number)s: %(text)s",
-                sequence=enrollment.sequence_id.name,
-                step=step.name,
-                number=enrollment.partner_id.phone_sanitized,
-                text=texts[enrollment.partner_id.id],
-            )
-        textable.partner_id._message_log_batch(bodies=bodies, author_id=step.sequence_id.user_id.partner_id.id)
+        # Not "sent" yet: the event and the contact's note wait for the SMS queue's verdict (`_on_sms_sent`).
         textable._advance_batch(step, now, schedules)
         cron = self.env.ref("sms.ir_cron_sms_scheduler_action", raise_if_not_found=False)
         if cron and sms:
             cron._trigger()
+
+    # ------------------------------------------------------------------
+    # The SMS queue's verdict (models/sms_tracker.py)
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _on_sms_verdict(self, uuids, sms_state, reason=None):
+        """Odoo's SMS queue (or a delivery report) set the state of the texts `uuids`: sent ones are recorded as
+        sent, failed ones handled as a failed email is (`_on_sms_failure`)."""
+        if sms_state not in ("pending", "sent", "error") or not uuids:
+            return
+        # sudo: step runs are engine history, the verdict comes from the SMS queue or a public delivery report.
+        touches = (
+            self.env["sales.sequence.touch"].sudo().search([("sms_uuid", "in", list(uuids)), ("failed", "=", False)])
+        )
+        if sms_state == "error":
+            touches.enrollment_id.sudo()._on_sms_failure(touches, reason)
+        else:
+            touches.filtered(lambda t: not t.sent_at).enrollment_id.sudo()._on_sms_sent(touches)
+
+    def _on_sms_sent(self, touches):
+        """The SMS provider took the texts: the step run counts as sent, the timeline and the contact say so."""
+        touches = touches.filtered(lambda t: not t.sent_at)
+        touches.write({"sent_at": fields.Datetime.now()})
+        for step, step_touches in touches.grouped("step_id").items():
+            self.env["sales.sequence.event"]._record(step_touches.enrollment_id, "sms", step.name, step=step)
+        for sequence, seq_touches in touches.grouped("sequence_id").items():
+            bodies = {}
+            for touch in seq_touches:  # not a comprehension: _() finds the language in the caller's frame
+                bodies[touch.partner_id.id] = _(
+                    "Sequence %(sequence)s, step '%(step)s': SMS sent to %(number)s: %(text)s",
+                    sequence=sequence.name,
+                    step=touch.step_id.name,
+                    number=touch.partner_id.phone_sanitized,
+                    text=touch.subject,
+                )
+            seq_touches.partner_id._message_log_batch(bodies=bodies, author_id=sequence.user_id.partner_id.id)
+
+    def _on_sms_failure(self, touches, reason):
+        """The texts of `touches` could not be sent: as for a failed email (`_on_send_failure`), the step run no
+        longer counts, and the enrollment pauses on that step with the reason and an activity for its owner.
+        Batched: a whole SMS batch fails at once (no credit, the provider down)."""
+        reason = reason or _("unknown error")
+        touches.write({"failed": True})
+        # Now, not at the next flush: the unique index must see it before the step's next run is inserted.
+        touches.flush_recordset(["failed"])
+        self.env["sales.sequence.event"].sudo().create(
+            [
+                {
+                    "enrollment_id": touch.enrollment_id.id,
+                    "event_type": "send_failure",
+                    "description": reason[:200],
+                    "step_id": touch.step_id.id,
+                    "touch_id": touch.id,
+                }
+                for touch in touches
+            ]
+        )
+        # An enrollment that ended since (a reply, an unsubscribe) stays ended; a finished one pauses on the step.
+        touches = touches.filtered(lambda t: t.enrollment_id.state in (*OPEN_STATES, "finished"))
+        for (step, owner), group in touches.grouped(lambda t: (t.step_id, t.enrollment_id.user_id)).items():
+            enrollments = group.enrollment_id
+            # Timed from the run before the failed one, as `_rewind_to` does for an email.
+            previous = {}
+            for touch in group:
+                done = touch.enrollment_id._done_touches().filtered(lambda t, touch=touch: t.date <= touch.date)
+                previous[touch.enrollment_id.id] = max(done.mapped("date"), default=False)
+            for last_touch_at, same in enrollments.grouped(lambda e, previous=previous: previous.get(e.id)).items():
+                same._pause(
+                    _(
+                        "Sending the SMS of step '%(step)s' failed: %(reason)s. Fix the cause, then resume: the SMS "
+                        "is sent again.",
+                        step=step.name,
+                        reason=reason,
+                    ),
+                    step_id=step.id,
+                    next_run_at=False,
+                    last_touch_at=last_touch_at,
+                    date_done=False,
+                )
+            enrollments.activity_schedule(
+                "mail.mail_activity_data_todo",
+                summary=_("Sequence SMS not sent"),
+                note=enrollments[:1].state_reason,
+                user_id=owner.id,
+            )
 
     def _block_without_mobile(self):
         """Block the enrollments whose contact has no valid mobile number, end those whose number is on the SMS

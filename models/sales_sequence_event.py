@@ -20,6 +20,7 @@ EVENT_TYPES = [
     ("draft", "Waiting for approval"),
     ("approve", "Approved"),
     ("expire", "Draft expired"),
+    ("reply_hold", "Held: the contact replied"),
 ]
 # What an event says about the contact: (last contacted mode, last activity type), None keeping the current value.
 # "open" and "click" only turn a "no reply" into "opened but no reply" (see _update_last_contacted).
@@ -56,6 +57,22 @@ class SalesSequenceEvent(models.Model):
     )
     url = fields.Char(string="URL", help="The link clicked.")
     return_date = fields.Date(help="The return date an auto-reply states.")
+    by_sequence = fields.Boolean(help="A pause or resume of the whole sequence, not a person's on this enrollment.")
+
+    @api.model
+    def _last_replies(self, partners, since):
+        """{partner: its latest reply event after `since`, in any sequence}, in one query."""
+        if not partners:
+            return {}
+        # sudo: a reply in a colleague's sequence counts too; only its sequence's name and date are said.
+        replies = self.sudo().search(
+            [("partner_id", "in", partners.ids), ("event_type", "=", "reply"), ("date", ">", since)],
+            order="date desc, id desc",
+        )
+        last = {}
+        for reply in replies:
+            last.setdefault(reply.partner_id, reply)
+        return last
 
     @api.model
     def _record(self, enrollments, event_type, description=False, step=None, **values):

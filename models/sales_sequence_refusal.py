@@ -7,6 +7,7 @@ REFUSAL_RULES = [
     ("no_sender", "No sender"),
     ("blacklisted", "Blacklisted"),
     ("reenrollment", "Re-enrollment"),
+    ("replied", "Replied recently"),
     ("other_sequence", "In another sequence"),
     ("exclusion", "Exclusion rule"),
 ]

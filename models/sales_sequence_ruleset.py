@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from odoo import _, api, fields, models
+from odoo.tools import format_date
 
 from .company_default import company_default
 from .sales_sequence_enrollment import RUNNING_STATES
@@ -42,6 +43,12 @@ class SalesSequenceRuleset(models.Model):
         default="allow",
         required=True,
     )
+    reply_cooldown_days = fields.Integer(
+        string="After a Reply (days)",
+        default=30,
+        help="A contact who replied to a sequence in the last days given is not enrolled in another one (the refusal "
+        "says which sequence, and when). 0: no such rule.",
+    )
     exclusion_ids = fields.One2many("sales.sequence.ruleset.exclusion", "ruleset_id", string="Exclusions")
     send_when_owner_absent = fields.Boolean(
         string="Send While the Owner Is on Leave",
@@ -51,6 +58,11 @@ class SalesSequenceRuleset(models.Model):
 
     _sql_constraints = [
         ("reenrollment_days_positive", "CHECK(reenrollment_days >= 0)", "The cooldown cannot be negative."),
+        (
+            "reply_cooldown_days_positive",
+            "CHECK(reply_cooldown_days >= 0)",
+            "The days after a reply cannot be negative.",
+        ),
     ]
 
     @api.model
@@ -69,6 +81,7 @@ class SalesSequenceRuleset(models.Model):
         """{partner: (rule, reason, exclusion)} for the partners this ruleset keeps out of `sequence`."""
         self.ensure_one()
         refusals = {}
+        refusals.update(self._replied_refusals(partners))
         refusals.update(self._reenrollment_refusals(sequence, partners - self._keys(refusals)))
         refusals.update(self._multi_sequence_refusals(sequence, partners - self._keys(refusals)))
         refusals.update(self._exclusion_refusals(partners - self._keys(refusals)))
@@ -76,6 +89,28 @@ class SalesSequenceRuleset(models.Model):
 
     def _keys(self, refusals):
         return self.env["res.partner"].union(*refusals) if refusals else self.env["res.partner"]
+
+    def _replied_refusals(self, partners):
+        """Someone who just replied is talking with a person: not put into another sequence for a while."""
+        if not self.reply_cooldown_days or not partners:
+            return {}
+        since = fields.Datetime.now() - timedelta(days=self.reply_cooldown_days)
+        last_replies = self.env["sales.sequence.event"]._last_replies(partners, since)
+        refusals = {}
+        for partner, reply in last_replies.items():
+            refusals[partner.sudo(False)] = (
+                "replied",
+                _(
+                    "%(contact)s replied to %(sequence)s on %(date)s; the rules keep a contact who replied in the last "
+                    "%(days)s days out of new sequences.",
+                    contact=partner.display_name,
+                    sequence=reply.sequence_id.name,
+                    date=format_date(self.env, reply.date),
+                    days=self.reply_cooldown_days,
+                ),
+                None,
+            )
+        return refusals
 
     def _reenrollment_refusals(self, sequence, partners):
         if not partners:

@@ -55,7 +55,10 @@ class SalesSequenceTouch(models.Model):
     message_id = fields.Char(
         string="Message-Id", index="btree_not_null", help="Message-Id of the email sent: replies and bounces match it."
     )
-    sent_at = fields.Datetime(string="Sent On", help="When the mail queue handed the email to the mail server.")
+    sent_at = fields.Datetime(
+        string="Sent On", help="When the mail queue handed the email to the mail server (an SMS: to the provider)."
+    )
+    sms_uuid = fields.Char(string="SMS UUID", index="btree_not_null", help="The text queued in Odoo's SMS queue.")
     failed = fields.Boolean(help="The mail queue could not send it; resuming the enrollment sends the step again.")
     link_tracker_ids = fields.Many2many(
         "link.tracker", string="Tracked Links", help="The links of this email: the only ones its redirects lead to."
@@ -124,7 +127,7 @@ class SalesSequenceTouch(models.Model):
                        count(*) FILTER (WHERE replied),
                        count(*) FILTER (WHERE bounced),
                        count(*) FILTER (WHERE unsubscribed),
-                       count(*) FILTER (WHERE kind = 'sms'),
+                       count(*) FILTER (WHERE kind = 'sms' AND sent_at IS NOT NULL),
                        count(*) FILTER (WHERE kind IN ('task', 'call'))
                   FROM (
                     SELECT t.group_id, t.kind, t.sent_at, t.kind IN ('email', 'email_reminder') AS is_email,

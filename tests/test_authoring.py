@@ -207,6 +207,15 @@ class TestEnrollWizard(SalesSequenceCommon):
         self.assertEqual(action["tag"], "display_notification")
         self.assertIn("Step 1 goes out from 2026-12-07 09:00 (Europe/Brussels)", action["params"]["message"])
 
+    def test_the_first_send_is_said_in_the_readers_timezone(self):
+        self.user_sales.tz = "Europe/Brussels"
+        with self.at(MONDAY_0700_UTC):
+            sequence = self._create_sequence(tz="UTC")
+            sequence.action_activate()
+            action = self._wizard(sequence, self.contacts[:1]).with_user(self.user_sales).action_enroll()
+        self.assertIn("(Europe/Brussels)", action["params"]["message"])
+        self.assertNotIn("(UTC)", action["params"]["message"])
+
     def test_contacts_active_in_another_sequence_are_pointed_out(self):
         other = self._create_sequence(name="Other outreach")
         other.action_activate()

@@ -1,4 +1,4 @@
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from odoo import Command
 from odoo.exceptions import UserError
@@ -263,6 +263,29 @@ class TestUserLimits(SalesSequenceCommon):
         first.action_pause()
         second.action_activate()
         self.assertEqual(second.state, "active")
+        # The rep is at the limit again, yet may resume their own paused sequence: it was active already.
+        first.with_user(self.user_sales).action_resume()
+        self.assertEqual(first.state, "active")
+
+    def test_lifting_the_user_limit_releases_what_it_queued(self):
+        self._set("max_emails_per_user", 1)
+        with self.at(MONDAY_0700_UTC):
+            sequence = self._create_sequence(name="One", delays=(0,))
+            sequence.action_activate()
+            enrollments, _refusals = sequence._enroll_partners(self.contacts[:3])
+        with self.at(MONDAY_0800_UTC):
+            self.run_cron()
+        queued = enrollments.filtered(lambda e: e.state == "queued")
+        self.assertEqual(len(queued), 2)
+        self.assertEqual(set(queued.mapped("held_by_limit")), {"user"})
+        with self.at(MONDAY_0800_UTC + timedelta(hours=1)):
+            settings = self.env["res.config.settings"].create({"sales_sequence_max_emails_per_user": 0})
+            settings.execute()
+            self.assertEqual(set(queued.mapped("state")), {"active"})
+            self.assertNotIn("limit of 1", queued[0].state_reason)
+            self.assertEqual(queued[0].next_run_at.date(), MONDAY_0800_UTC.date(), "today, not tomorrow")
+            self.run_cron()
+        self.assertEqual(len(enrollments.touch_ids), 3)
 
     def test_sequence_emails_per_user_per_day(self):
         self._set("max_emails_per_user", 3)

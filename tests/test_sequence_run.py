@@ -1,3 +1,4 @@
+from ast import literal_eval
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -186,6 +187,40 @@ class TestSequenceRun(SalesSequenceCommon):
         self.assertEqual(len(sent_tuesday), 4)
         self.assertEqual(set(sent_tuesday.enrollment_id.mapped("state")), {"active"})
 
+    def test_raising_the_daily_limit_releases_the_queued_and_send_now(self):
+        sequence, enrollments = self._start_sequence(self.contacts[:5], daily_limit=2)
+        with self.at(datetime(2026, 12, 7, 8, 0)):
+            self.run_cron()
+        queued = enrollments.filtered(lambda e: e.state == "queued")
+        self.assertEqual(len(queued), 3)
+        self.assertIn("Daily limit of 2 emails", queued[0].state_reason)
+
+        # Send Now within the limits: released to the next run, which queues them again (the limit still holds).
+        with self.at(datetime(2026, 12, 7, 9, 0)):
+            queued[:1].with_user(self.user_sales).action_send_now()
+            self.assertEqual(queued[0].state, "active")
+            self.assertEqual(queued[0].next_run_at, datetime(2026, 12, 7, 9, 0))
+            self.run_cron()
+        self.assertEqual(queued[0].state, "queued")
+        self.assertFalse(queued[0].touch_ids)
+
+        # Send Now ignoring the limits: that one goes at the next run.
+        with self.at(datetime(2026, 12, 7, 9, 30)):
+            queued[:1].with_user(self.user_sales).action_send_now_ignore_limits()
+            self.run_cron()
+        self.assertEqual(len(queued[0].touch_ids), 1)
+        self.assertFalse(queued[0].limit_override)
+
+        # The owner raises the limit: the others are evaluated again at the next slot, today, with the new limit.
+        with self.at(datetime(2026, 12, 7, 10, 0)):
+            sequence.daily_limit = 10
+            rest = queued[1:]
+            self.assertEqual(set(rest.mapped("state")), {"active"})
+            self.assertNotIn("limit of 2", rest[0].state_reason)
+            self.assertEqual(rest[0].next_run_at, datetime(2026, 12, 7, 10, 0))
+            self.run_cron()
+        self.assertEqual(len(rest.touch_ids), 2)
+
     def test_a_late_cron_never_sends_outside_the_window(self):
         """The cron was down all afternoon: at 19:00 the window is closed, so the steps wait for Tuesday 09:00."""
         _sequence, enrollments = self._start_sequence(self.contacts[:3])
@@ -267,6 +302,68 @@ class TestSequenceRun(SalesSequenceCommon):
             self.assertEqual(by_contact[self.contacts[0]].state, "active")
             self.run_cron()
         self.assertEqual(by_contact[self.contacts[0]].touch_count, 1)
+
+    def test_plain_text_part_has_no_tracking_pixel_and_no_none_link(self):
+        sequence, enrollments = self._start_sequence(self.contacts[:1], tracking_enabled=True)
+        # What the editor writes after a link edit in a draft: the label inside a span.
+        sequence.step_ids[
+            0
+        ].body_html = '<p>have a look at <a href="https://demo.example.com/tour"><span>our demo</span></a> today</p>'
+        with self.at(datetime(2026, 12, 7, 8, 0)):
+            self.run_cron()
+        mail = self.sequence_mails(enrollments)
+        [values] = mail._prepare_outgoing_list()
+        self.assertIn("/sales_sequence/o/", values["body"], "the HTML part keeps the open pixel")
+        text = values["body_alternative"]
+        self.assertNotIn("Image [", text)
+        self.assertNotIn("/sales_sequence/o/", text)
+        self.assertNotIn("None [", text)
+        self.assertIn("our demo [1]", text)
+
+    def _blocked_activities(self, sequence):
+        return self.env["mail.activity"].search(
+            [
+                ("res_model", "=", "sales.sequence"),
+                ("res_id", "=", sequence.id),
+                ("summary", "=", "Blocked enrollments"),
+            ]
+        )
+
+    def test_blocked_enrollments_tell_the_owner_once_per_sequence_and_show_on_the_card(self):
+        sequence, enrollments = self._start_sequence(self.contacts[:4])
+        self.contacts[0].email = "not-an-address"
+        self.contacts[1].email = False
+        self.contacts[2].email = False
+        with self.at(datetime(2026, 12, 7, 8, 0)):
+            self.run_cron()
+        activity = self._blocked_activities(sequence)
+        self.assertEqual(len(activity), 1, "one activity for the sequence, not one per enrollment")
+        self.assertEqual(activity.user_id, sequence.user_id)
+        self.assertIn("3 enrollments were blocked", str(activity.note))
+        self.assertIn("2: The contact has no email address", str(activity.note))
+        self.assertEqual(sequence.enrollment_blocked_count, 3)
+        kanban = self.env["sales.sequence"].get_views([(False, "kanban")])["views"]["kanban"]["arch"]
+        self.assertIn("enrollment_blocked_count", kanban)
+        blocked_menu = self.env.ref("sales_sequence.action_sales_sequence_enrollment_blocked")
+        self.assertEqual(
+            self.env["sales.sequence.enrollment"].search_count(literal_eval(blocked_menu.domain)),
+            3,
+        )
+
+        # A later run that blocks another one updates the open activity instead of adding a second.
+        enrollments.filtered(lambda e: e.partner_id == self.contacts[3]).next_run_at = datetime(2026, 12, 8, 8, 0)
+        self.contacts[3].email = False
+        with self.at(datetime(2026, 12, 8, 8, 0)):
+            self.run_cron()
+        activity = self._blocked_activities(sequence)
+        self.assertEqual(len(activity), 1)
+        self.assertIn("1 enrollments were blocked", str(activity.note))
+
+        # A run that blocks nothing says nothing.
+        activity.action_feedback()
+        with self.at(datetime(2026, 12, 9, 8, 0)):
+            self.run_cron()
+        self.assertFalse(self._blocked_activities(sequence))
 
     def test_cron_twice_in_the_same_minute_never_sends_twice(self):
         _sequence, enrollments = self._start_sequence()

@@ -86,6 +86,7 @@ class TestManualSteps(StepTypesCommon):
         self.assertEqual(first.touch_ids.done_at, TUESDAY_0800_UTC)
         self.assertEqual(first.step_id, sequence.step_ids[1])
         self.assertEqual(first.next_run_at, TUESDAY_0800_UTC + timedelta(days=1), "the delay counts from done")
+        self.assertIn("Step 'Step 1' done; next", first.state_reason, "a task is done, not sent")
         self.assertTrue(self._events(first, "activity_done"))
         self.assertEqual(first.partner_id.last_activity_type, "task")
         self.assertFalse(enrollments[1].next_run_at, "the other contact still waits")
@@ -201,7 +202,6 @@ class TestSmsStep(StepTypesCommon):
         self.assertIn("'not a number' is not a valid mobile number", enrollments[1].state_reason)
         self.assertEqual(enrollments[2].state, "blocked")
         self.assertIn("no mobile number", enrollments[2].state_reason)
-        self.assertEqual(self.contacts[0].last_activity_type, "sms")
 
         sent_batches = []
 
@@ -217,6 +217,65 @@ class TestSmsStep(StepTypesCommon):
             self.env["sms.sms"].sudo()._process_queue()
         self.assertEqual(len(sent_batches), 1)
         self.assertEqual(sms.state, "pending", "handed to the SMS provider")
+        self.assertEqual(self.contacts[0].last_activity_type, "sms")
+        self.assertEqual(sequence.metric_sms, 1)
+        self.assertEqual(len(self._events(enrollments[0], "sms")), 1)
+
+    def _fake_iap(self, state):
+        def fake_iap(api, local_endpoint, params, timeout=15):  # only what leaves the machine is replaced
+            return [
+                {"uuid": number["uuid"], "state": state}
+                for message in params["messages"]
+                for number in message["numbers"]
+            ]
+
+        return patch.object(SmsApi, "_contact_iap", fake_iap)
+
+    def _failing_sms_sequence(self):
+        self._sms_account()
+        self.contacts[:2].write({"mobile": "+32 470 12 34 56"})
+        sequence = self._mixed_sequence([{"step_type": "sms", "sms_body": "Hi {{ object.name }}"}, {"delay_days": 1}])
+        enrollments = self._start(sequence, self.contacts[:2])
+        self._run_at(MONDAY_0800_UTC)
+        self.assertEqual(enrollments.mapped("step_id"), sequence.step_ids[1], "advanced while the SMS is queued")
+        return sequence, enrollments
+
+    def test_failed_sms_pauses_tells_the_owner_and_is_not_counted_as_sent(self):
+        sequence, enrollments = self._failing_sms_sequence()
+        with self._fake_iap("insufficient_credit"):
+            self.env["sms.sms"].sudo()._process_queue()
+        self.assertEqual(set(enrollments.mapped("state")), {"paused"})
+        self.assertEqual(enrollments.mapped("step_id"), sequence.step_ids[0], "resume sends the SMS again")
+        self.assertIn("Insufficient Credit", enrollments[0].state_reason)
+        self.assertEqual(sequence.metric_sms, 0)
+        self.assertFalse(self._events(enrollments, "sms"), "the timeline never says sent")
+        self.assertEqual(len(self._events(enrollments, "send_failure")), 2)
+        activities = enrollments.activity_ids
+        self.assertEqual(len(activities), 2)
+        self.assertEqual(activities.user_id, self.user_sales)
+        self.assertEqual(set(activities.mapped("summary")), {"Sequence SMS not sent"})
+        notes = self.contacts[:2].message_ids.mapped("body")
+        self.assertFalse([note for note in notes if "SMS sent" in note], "the contact's chatter never says sent")
+        self.assertFalse(self.contacts[0].last_activity_type == "sms")
+
+    def test_sms_failed_on_delivery_report_pauses_the_finished_enrollment(self):
+        self._sms_account()
+        self.contacts[0].write({"mobile": "+32 470 12 34 56"})
+        sequence = self._mixed_sequence([{"step_type": "sms", "sms_body": "Hi {{ object.name }}"}])
+        enrollment = self._start(sequence, self.contacts[:1])
+        self._run_at(MONDAY_0800_UTC)
+        self.assertEqual(enrollment.state, "finished")
+        with self._fake_iap("success"):
+            self.env["sms.sms"].sudo()._process_queue()
+        self.assertEqual(sequence.metric_sms, 1)
+        trackers = self.env["sms.tracker"].sudo().search([("sms_uuid", "=", enrollment.touch_ids.sms_uuid)])
+        trackers._action_update_from_provider_error("not_delivered")  # the provider's delivery report
+        self.assertEqual(enrollment.state, "paused")
+        self.assertEqual(enrollment.step_id, sequence.step_ids)
+        self.assertFalse(enrollment.date_done)
+        sequence.invalidate_recordset()
+        self.assertEqual(sequence.metric_sms, 0)
+        self.assertEqual(len(enrollment.activity_ids), 1)
 
 
 @tagged("post_install", "-at_install", "sales_sequence")
@@ -252,6 +311,54 @@ class TestApproval(StepTypesCommon):
         self.assertEqual(set(enrollments.mapped("step_id").ids), {sequence.step_ids[1].id})
         self._run_at(TUESDAY_0800_UTC + timedelta(hours=1))
         self.assertEqual(len(self.sequence_mails(enrollments)), 2, "never twice")
+
+    def _reply_in(self, enrollment, when):
+        with self.at(when):
+            enrollment._on_reply(
+                {"subject": "Re: interested", "email_from": enrollment.partner_id.email, "body": "<p>Interested</p>"},
+                threaded=enrollment,
+            )
+
+    def test_a_contact_who_replied_elsewhere_is_not_sent_the_approved_draft_nor_enrolled_again(self):
+        first = self._mixed_sequence([{}], name="Intro")
+        first_enrollment = self._start(first, self.contacts[:1])
+        self._run_at(MONDAY_0800_UTC)
+        sequence = self._approval_sequence(name="Follow-up")
+        enrollments = self._start(sequence, self.contacts[:2])
+        self._run_at(MONDAY_0800_UTC + timedelta(minutes=5))
+        drafts = self._drafts(sequence)
+        with self.at(MONDAY_0800_UTC + timedelta(minutes=10)):
+            drafts.with_user(self.user_sales).action_approve()
+        # The reply reaches the first sequence only (it quotes that email, from another address of the contact).
+        self._reply_in(first_enrollment, MONDAY_0800_UTC + timedelta(minutes=20))
+        self.assertEqual(enrollments[0].state, "active", "the reply did not reach this sequence")
+        self._run_at(MONDAY_0800_UTC + timedelta(minutes=30))
+        replied = enrollments.filtered(lambda e: e.partner_id == self.contacts[0])
+        self.assertFalse(self.sequence_mails(replied), "no email to someone who just replied")
+        self.assertEqual(len(self.sequence_mails(enrollments - replied)), 1)
+        self.assertEqual(replied.state, "paused")
+        self.assertIn("replied to Intro on", replied.state_reason)
+        skipped = drafts.filtered(lambda d: d.enrollment_id == replied)
+        self.assertEqual(skipped.state, "skipped")
+        self.assertIn("replied to Intro", skipped.reason)
+
+        # The rep read the reply and resumes: a person's choice, the email is drafted again.
+        with self.at(MONDAY_0800_UTC + timedelta(hours=1)):
+            replied.with_user(self.user_sales).action_resume()
+        self._run_at(MONDAY_0800_UTC + timedelta(hours=1))
+        self.assertEqual(len(self._drafts(sequence).filtered(lambda d: d.enrollment_id == replied)), 1)
+
+        # Enrolling them in a third sequence is refused, with the reason; a ruleset at 0 days allows it.
+        third = self._mixed_sequence([{}], name="Third")
+        with self.at(MONDAY_0800_UTC + timedelta(hours=2)):
+            third.action_activate()
+            _enrolled, refusals = third._enroll_partners(self.contacts[:1])
+        self.assertIn("replied to Intro on", refusals[self.contacts[0]])
+        third.ruleset_id.sudo().reply_cooldown_days = 0  # a Sequence Manager sets the rules
+        with self.at(MONDAY_0800_UTC + timedelta(hours=2)):
+            enrolled, refusals = third._enroll_partners(self.contacts[:1])
+        self.assertFalse(refusals)
+        self.assertTrue(enrolled)
 
     def test_edit_then_approve_sends_the_edited_email(self):
         sequence = self._approval_sequence()

@@ -125,14 +125,14 @@ class SalesSequenceEnrollWizard(models.TransientModel):
         first_run = min(enrollments.filtered("next_run_at").mapped("next_run_at"), default=False)
         if not first_run:
             return enrolled
+        tz = self.env.user.tz or sequence.tz or "UTC"
         return (
             enrolled
             + " "
             + _(
                 "Step 1 goes out from %(when)s (%(tz)s), inside the send schedule.",
-                when=fields.Datetime.context_timestamp(self.with_context(tz=sequence.tz), first_run).strftime(
-                    "%Y-%m-%d %H:%M"
-                ),
-                tz=sequence.tz or "UTC",
+                # The reader's own time (a Brussels user reads Brussels time), else the sequence's.
+                when=fields.Datetime.context_timestamp(self.with_context(tz=tz), first_run).strftime("%Y-%m-%d %H:%M"),
+                tz=tz,
             )
         )
