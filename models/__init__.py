@@ -20,6 +20,7 @@ from . import sales_sequence_enrollment_email
 from . import sales_sequence_enrollment_approval
 from . import sales_sequence_enrollment_activity
 from . import sales_sequence_enrollment_sms
+from . import sales_sequence_enrollment_merge_fields
 from . import sales_sequence_enrollment_conversation
 from . import sales_sequence_touch
 from . import sales_sequence_event
