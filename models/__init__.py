@@ -8,6 +8,7 @@ from . import sales_sequence_activation
 from . import sales_sequence_enroll
 from . import sales_sequence_audience_sync
 from . import sales_sequence_actions
+from . import sales_sequence_team
 from . import sales_sequence_step
 from . import sales_sequence_step_render
 from . import sales_sequence_audience
