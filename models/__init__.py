@@ -24,6 +24,7 @@ from . import sales_sequence_enrollment_sms
 from . import sales_sequence_enrollment_merge_fields
 from . import sales_sequence_enrollment_conversation
 from . import sales_sequence_touch
+from . import sales_sequence_report
 from . import sales_sequence_event
 from . import sales_sequence_ruleset
 from . import sales_sequence_ruleset_exclusion
