@@ -241,3 +241,13 @@ def required_paths(source, is_html=True):
             if not default:
                 found.append(expression)
     return list(dict.fromkeys(expression for expression in found if field_path(expression)))
+
+
+def append_token(text, token, is_html=False):
+    """`text` with the merge field `token` at its end: inside the last paragraph of an HTML body, after a space."""
+    if not is_html:
+        return f"{text.rstrip()} {token}" if text.strip() else token
+    body = str(text).rstrip()
+    if body.endswith("</p>"):
+        return f"{body[: -len('</p>')].rstrip()} {token}</p>"
+    return f"{body}<p>{token}</p>"

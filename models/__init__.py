@@ -11,6 +11,7 @@ from . import sales_sequence_actions
 from . import sales_sequence_team
 from . import sales_sequence_step
 from . import sales_sequence_step_render
+from . import sales_sequence_step_merge_field
 from . import sales_sequence_audience
 from . import sales_sequence_enrollment
 from . import sales_sequence_enrollment_schedule

@@ -1,4 +1,4 @@
-from odoo.tests import tagged
+from odoo.tests import Form, tagged
 
 from .common import MONDAY_0700_UTC
 from .test_step_types import MONDAY_0800_UTC, StepTypesCommon
@@ -116,3 +116,17 @@ class TestPersonalization(StepTypesCommon):
         self.assertIn("Sally, Account Executive", test_mail.body_html, "the signature, as the queue adds it")
         self.assertIn("Unsubscribe from these emails", test_mail.body_html, "the unsubscribe text of a real send")
         self.assertIn("/sales_sequence/unsubscribe/0/test", test_mail.body_html, "a link that unsubscribes no one")
+
+    def test_the_picker_inserts_a_merge_field_with_its_fallback(self):
+        sequence = self._mixed_sequence([{"subject": "Quick question", "body_html": "<p>Hello</p>"}])
+        step = sequence.step_ids.with_user(self.user_sales)
+        labels = dict(step._fields["merge_field_pick"]._description_selection(self.env))
+        self.assertEqual(labels["object.sequence_owner_signature"], "Your signature")
+        with Form(step, view="sales_sequence.view_sales_sequence_step_form") as form:
+            self.assertEqual(form.merge_field_target, "body_html")
+            form.merge_field_pick = "object.first_name"
+            self.assertFalse(form.merge_field_pick, "ready for the next pick")
+            form.merge_field_target = "subject"
+            form.merge_field_pick = "object.commercial_company_name"
+        self.assertEqual(step.subject, "Quick question {{ object.commercial_company_name ||| your company}}")
+        self.assertIn('Hello <t t-out="object.first_name">there</t>', step.body_html)

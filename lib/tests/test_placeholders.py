@@ -167,3 +167,13 @@ def test_merge_token_and_suggested_fallback():
     )
     assert merge_token("object.city", "") == "{{ object.city }}"
     assert ("object.sequence_owner_signature", "Your signature") in MERGE_FIELDS
+
+
+def test_append_token_into_the_last_paragraph():
+    from placeholders import append_token
+
+    token = "{{ object.first_name ||| there }}"
+    assert append_token("<p>Hi</p><p>Hello</p>", token, is_html=True) == f"<p>Hi</p><p>Hello {token}</p>"
+    assert append_token("", token, is_html=True) == f"<p>{token}</p>"
+    assert append_token("Quick question,", token) == f"Quick question, {token}"
+    assert append_token("", token) == token
