@@ -24,7 +24,7 @@ class SalesSequenceReport(models.Model):
     company_id = fields.Many2one("res.company", readonly=True)
     partner_id = fields.Many2one("res.partner", string="Contact", readonly=True)
     kind = fields.Selection(STEP_TYPES, string="Step Type", readonly=True)
-    step_runs = fields.Integer(string="Step Runs", readonly=True)
+    step_runs = fields.Integer(readonly=True)
     sent = fields.Integer(string="Emails Sent", readonly=True)
     opened = fields.Integer(readonly=True)
     clicked = fields.Integer(readonly=True)
