@@ -47,7 +47,25 @@ MERGE_FIELDS = (
     ("object.user_id.name", "The contact's salesperson"),
     ("object.user_id.email", "The salesperson's email"),
     ("object.user_id.signature", "The salesperson's signature"),
+    # The sequence's owner, who sends: res.partner fields that read the owner from the rendering's context.
+    ("object.sequence_owner_name", "Your name (the sequence's owner)"),
+    ("object.sequence_owner_email", "Your email"),
+    ("object.sequence_owner_phone", "Your phone"),
+    ("object.sequence_owner_signature", "Your signature"),
 )
+# The fallback the picker suggests, said where an empty field holds an enrollment ("there" in "Hi there,").
+SUGGESTED_FALLBACKS = {
+    "object.first_name": "there",
+    "object.name": "there",
+    "object.commercial_company_name": "your company",
+    "object.parent_id.name": "your company",
+    "object.function": "your team",
+    "object.city": "your city",
+    "object.country_id.name": "your country",
+    "object.state_id.name": "your region",
+    "object.website": "your website",
+}
+DEFAULT_FALLBACK = "..."
 # Any QWeb attribute anywhere in a text, comments included, with its (still escaped) value.
 QWEB_ATTRIBUTE_RE = re.compile(r"""\bt-([\w:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
 # The only QWeb directive a user outside the Mail Template Editor group may write, as Odoo's restricted mode.
@@ -190,3 +208,46 @@ def trim_inline_defaults(text):
         return "{{ " + expression + " ||| " + default + "}}"
 
     return PLACEHOLDER_RE.sub(trim, text)
+
+
+def suggested_fallback(expression):
+    return SUGGESTED_FALLBACKS.get(expression, DEFAULT_FALLBACK)
+
+
+def merge_token(expression, fallback=None):
+    """What the picker inserts: ``{{ object.first_name ||| there }}``; without a fallback, ``{{ object.x }}``."""
+    fallback = (fallback or "").strip()
+    return "{{ " + expression + (" ||| " + fallback if fallback else "") + " }}"
+
+
+def required_paths(source, is_html=True):
+    """The field paths a template prints without a fallback, without repeats: ``{{ object.first_name }}`` (in
+    text, or stored as ``<t t-out="object.first_name"/>``) gives ["object.first_name"]; ``{{ object.first_name |||
+    there }}`` and code (a call, an operator) give nothing. An empty value there would leave a hole in the email."""
+    if not source:
+        return []
+    found = []
+    if is_html:
+        root = html.fragment_fromstring(inline_to_qweb(source), create_parent=WRAPPER)
+        for element in root.iter():
+            if not isinstance(element.tag, str) or "t-out" not in element.attrib:
+                continue
+            if (element.text or "").strip() or len(element):
+                continue  # the element's content is the fallback QWeb prints for an empty value
+            found.append(element.get("t-out").strip())
+    else:
+        for placeholder in PLACEHOLDER_RE.findall(source):
+            expression, default = split_default(placeholder)
+            if not default:
+                found.append(expression)
+    return list(dict.fromkeys(expression for expression in found if field_path(expression)))
+
+
+def append_token(text, token, is_html=False):
+    """`text` with the merge field `token` at its end: inside the last paragraph of an HTML body, after a space."""
+    if not is_html:
+        return f"{text.rstrip()} {token}" if text.strip() else token
+    body = str(text).rstrip()
+    if body.endswith("</p>"):
+        return f"{body[: -len('</p>')].rstrip()} {token}</p>"
+    return f"{body}<p>{token}</p>"

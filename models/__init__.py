@@ -8,8 +8,10 @@ from . import sales_sequence_activation
 from . import sales_sequence_enroll
 from . import sales_sequence_audience_sync
 from . import sales_sequence_actions
+from . import sales_sequence_team
 from . import sales_sequence_step
 from . import sales_sequence_step_render
+from . import sales_sequence_step_merge_field
 from . import sales_sequence_audience
 from . import sales_sequence_enrollment
 from . import sales_sequence_enrollment_schedule
@@ -22,8 +24,10 @@ from . import sales_sequence_enrollment_replied
 from . import sales_sequence_enrollment_activity
 from . import sales_sequence_enrollment_sms
 from . import sms_tracker
+from . import sales_sequence_enrollment_merge_fields
 from . import sales_sequence_enrollment_conversation
 from . import sales_sequence_touch
+from . import sales_sequence_report
 from . import sales_sequence_event
 from . import sales_sequence_ruleset
 from . import sales_sequence_ruleset_exclusion

@@ -22,6 +22,13 @@ class ResPartner(models.Model):
     # Merge fields: "Hi {{ object.first_name ||| there }}" reads these, for every user (see mail_allowed_qweb_...).
     first_name = fields.Char(compute="_compute_first_last_name")
     last_name = fields.Char(compute="_compute_first_last_name")
+    # The sequence's owner, who sends, is not reachable from the contact: the step's rendering names them in its
+    # context (sales_sequence_owner_id), so "{{ object.sequence_owner_name }}" stays a field Odoo's regex renderer
+    # reads, never evaluated code.
+    sequence_owner_name = fields.Char(compute="_compute_sequence_owner")
+    sequence_owner_email = fields.Char(compute="_compute_sequence_owner")
+    sequence_owner_phone = fields.Char(compute="_compute_sequence_owner")
+    sequence_owner_signature = fields.Html(compute="_compute_sequence_owner", sanitize=False)
 
     sales_sequence_enrollment_ids = fields.One2many(
         "sales.sequence.enrollment",
@@ -135,6 +142,16 @@ class ResPartner(models.Model):
             else:
                 first, _space, last = partner.name.strip().partition(" ")
                 partner.first_name, partner.last_name = first, last.strip()
+
+    @api.depends_context("sales_sequence_owner_id")
+    def _compute_sequence_owner(self):
+        # Read with the renderer's own rights (the owner in the cron): no sudo, a user shows what they may read.
+        owner = self.env["res.users"].browse(self.env.context.get("sales_sequence_owner_id")).exists()
+        for partner in self:
+            partner.sequence_owner_name = owner.name or ""
+            partner.sequence_owner_email = owner.email or ""
+            partner.sequence_owner_phone = owner.phone or owner.mobile or ""
+            partner.sequence_owner_signature = owner.signature or ""
 
     @api.model
     def mail_allowed_qweb_expressions(self):

@@ -25,7 +25,10 @@ class SalesSequenceEnrollment(models.Model):
         """One activity per contact, created in one batch, with its step run; a step already run (a retry, a
         resume) is not created again."""
         done_before = self._touches_of(step)
-        new = self.filtered(lambda e: e.id not in done_before)
+        fresh = self.filtered(lambda e: e.id not in done_before)
+        new = fresh._hold_empty_merge_fields(step)
+        if new != fresh:
+            return (self - (fresh - new))._run_activity_step(step, now, schedules)
         activities = new._create_step_activities(step, now)
         # sudo: step runs are engine history.
         self.env["sales.sequence.touch"].sudo().create(
@@ -36,7 +39,7 @@ class SalesSequenceEnrollment(models.Model):
                     "date": now,
                     "kind": step.step_type,
                     "activity_id": activity.id,
-                    "subject": step.activity_summary,
+                    "subject": activity.summary,
                     "mailbox": False,
                 }
                 for enrollment, activity in zip(new, activities, strict=True)
@@ -73,13 +76,14 @@ class SalesSequenceEnrollment(models.Model):
         activity_type = self.env.ref(ACTIVITY_TYPE_XMLIDS[step.step_type])
         deadline = fields.Date.to_date(now) + relativedelta(days=step.activity_due_days)
         partner_model = self.env["ir.model"]._get_id("res.partner")
+        texts = step._render_activity(self.partner_id.ids)  # merge fields in the summary and the note
         values = [
             {
                 "res_model_id": partner_model,
                 "res_id": enrollment.partner_id.id,
                 "activity_type_id": activity_type.id,
-                "summary": step.activity_summary,
-                "note": step.activity_note or False,
+                "summary": texts[enrollment.partner_id.id][0],
+                "note": texts[enrollment.partner_id.id][1],
                 "user_id": enrollment._activity_assignee(step).id,
                 "date_deadline": deadline,
             }

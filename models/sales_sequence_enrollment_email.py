@@ -113,7 +113,8 @@ class SalesSequenceEnrollment(models.Model):
         groups = (
             to_render.grouped(lambda e: e._variant_for(step)) if step.variant_ids else {step.variant_ids: to_render}
         )
-        for variant, enrollments in groups.items():
+        for variant, group in groups.items():
+            enrollments = group._hold_empty_merge_fields(step, variant or None)
             rendered, errors = enrollments._render_step(step, variant or None)
             for enrollment in enrollments:
                 error = errors.get(enrollment.partner_id.id)

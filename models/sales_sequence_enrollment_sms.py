@@ -18,6 +18,7 @@ class SalesSequenceEnrollment(models.Model):
         for enrollment in self.filtered(lambda e: e.id in done_before):
             enrollment._advance_after(step, done_before[enrollment.id].date, schedules)
         textable = (self.filtered(lambda e: e.id not in done_before))._block_without_mobile()
+        textable = textable._hold_empty_merge_fields(step)
         texts, failed = textable._render_sms_texts(step)
         textable = textable.filtered(lambda e: e.partner_id.id not in failed)
         if not textable:

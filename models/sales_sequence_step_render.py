@@ -1,4 +1,5 @@
 import re
+from functools import reduce
 from html import unescape as html_unescape
 
 from odoo import _, models
@@ -30,8 +31,10 @@ def failing_expression(node):
 
 def render_field_of(source, fname, partner_ids):
     """source._render_field, an error tagged with the field it came from (the explanation names it)."""
+    # An HTML field without its own engine (a task's note) is a body all the same: rendered as QWeb.
+    engine = "qweb" if source._fields[fname].type == "html" else "inline_template"
     try:
-        return source._render_field(fname, partner_ids, compute_lang=True)
+        return source._render_field(fname, partner_ids, engine=engine, compute_lang=True)
     except Exception as error:
         error.sales_sequence_field = fname
         raise
@@ -79,6 +82,14 @@ class SalesSequenceStep(models.Model):
         bodies = render_field_of(source, "body_html", partner_ids)
         return {pid: (subjects.get(pid) or "", bodies.get(pid) or "") for pid in partner_ids}
 
+    def _render_activity(self, partner_ids):
+        """{partner_id: (summary, note)} of a task or call step, merge fields rendered like an email's."""
+        self.ensure_one()
+        source = self._as_renderer_for(self)
+        summaries = render_field_of(source, "activity_summary", partner_ids)
+        notes = render_field_of(source, "activity_note", partner_ids) if self.activity_note else {}
+        return {pid: ((summaries.get(pid) or "").strip(), notes.get(pid) or False) for pid in partner_ids}
+
     def _render_sms(self, partner_ids):
         """{partner_id: text} of the SMS step, in each contact's language."""
         self.ensure_one()
@@ -89,9 +100,12 @@ class SalesSequenceStep(models.Model):
         """`source` (this step, its variant or its template) as the user whose rights render it: the current user,
         or the sequence's owner when the engine runs as superuser (the cron). Nothing renders as superuser."""
         self.ensure_one()
+        owner = self.sequence_id.user_id
+        # The owner's merge fields ({{ object.sequence_owner_name }}) read the owner from this context.
+        source = source.with_context(sales_sequence_owner_id=owner.id)
         if not source.env.su:
             return source
-        return source.with_user(self.sequence_id.user_id)  # with_user leaves superuser mode
+        return source.with_user(owner)  # with_user leaves superuser mode
 
     def _explain_render_error(self, partner, error, variant=None):
         """Why the step could not be rendered for `partner`, naming the step, the placeholder that broke and its
@@ -139,10 +153,70 @@ class SalesSequenceStep(models.Model):
             cause=first_line(cause),
         )
 
+    def _merge_field_sources(self, variant=None):
+        """[(record, field name)] of the step's own text that prints merge fields (an Email Template is the
+        Template Editors' own, checked by Odoo)."""
+        self.ensure_one()
+        if self.step_type == "sms":
+            return [(self, "sms_body")]
+        if self.step_type in ("task", "call"):
+            return [(self, "activity_summary"), (self, "activity_note")]
+        if not variant and self.mail_template_id:
+            return []
+        source = variant or self
+        return [(source, "subject"), (source, "body_html")]
+
+    def _empty_merge_fields(self, partners, variant=None):
+        """{partner id: why} for the contacts for whom a merge field written without a fallback is empty: the
+        email would go with a hole ("I saw that  is growing"). Read as the user who renders, nothing evaluated."""
+        self.ensure_one()
+        labels = dict(placeholders.MERGE_FIELDS)
+        holes = {}
+        for source, fname in self._merge_field_sources(variant):
+            field = source._fields[fname]
+            for expression in placeholders.required_paths(source[fname] or "", is_html=field.type == "html"):
+                readable = self._as_renderer_for(source).env["res.partner"].browse(partners.ids)
+                for partner in readable:
+                    if partner.id in holes:
+                        continue
+                    try:
+                        value = reduce(lambda record, name: record[name], placeholders.field_path(expression), partner)
+                    except Exception:  # noqa: BLE001 - a path that breaks is for the rendering to explain
+                        continue
+                    if value or value == 0 and not isinstance(value, bool):
+                        continue
+                    holes[partner.id] = _(
+                        "Step '%(step)s': %(field)s is empty for %(contact)s: add a fallback %(token)s or fill it.",
+                        step=self.name,
+                        field=labels.get(expression) or self._path_label(expression),
+                        contact=partner.display_name,
+                        token=placeholders.merge_token(expression, placeholders.suggested_fallback(expression)),
+                    )
+        return holes
+
+    def _path_label(self, expression):
+        """'Country > Country Name' for object.country_id.name: the field labels along the path."""
+        model, labels = self.env["res.partner"], []
+        for name in placeholders.field_path(expression) or []:
+            field = model._fields.get(name)
+            if field is None:
+                break
+            labels.append(field.get_description(self.env)["string"])
+            model = self.env[field.comodel_name] if field.relational else model
+        return " > ".join(labels) or expression
+
+    def _check_merge_fields(self, partner, variant=None):
+        """UserError when a merge field without fallback is empty for `partner`: the preview and the test run say
+        what the cron would hold."""
+        hole = self._empty_merge_fields(partner, variant).get(partner.id)
+        if hole:
+            raise UserError(hole)
+
     def _render_for_preview(self, partner):
         """(subject, body) of this step for `partner` as the sequence would send it, a reply step answering the
         first step's subject; UserError naming the placeholder when it cannot be rendered."""
         self.ensure_one()
+        self._check_merge_fields(partner)
         try:
             with self.env.cr.savepoint():
                 subject, body = self._render_email(partner.ids)[partner.id]

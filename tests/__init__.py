@@ -17,3 +17,5 @@ from . import test_security_probes
 from . import test_one_to_one_mail
 from . import test_sequence_mailbox
 from . import test_send_time
+from . import test_personalization
+from . import test_report

@@ -81,6 +81,24 @@ RECORDS = {
     "other_company": _role_cells(_OWN, _HISTORY_OWN, _SETTINGS_READ_OWN, _DRAFT_OWN),
 }
 
+# A sequence a Sequences Manager shares with the team (``shared``, rule_sales_sequence_shared and the like): what
+# each role may do with it and its content (tests/test_access.py, test_shared_matrix). Copying gives a draft of the
+# user's own, whose enrollments and content are then theirs.
+SHARED_MODELS = (
+    "sales.sequence",
+    "sales.sequence.step",
+    "sales.sequence.step.condition",
+    "sales.sequence.step.variant",
+)
+SHARED_OPERATIONS = ("read", "write", "unlink", "copy to own")
+_SHARED_READERS = {"user", "user_2", "manager"}
+SHARED_ALLOWED = {
+    "read": _SHARED_READERS,
+    "write": {"manager"},
+    "unlink": {"manager"},
+    "copy to own": _SHARED_READERS,
+}
+
 BUTTONS = {
     "sales.sequence": (
         "action_activate",
@@ -96,6 +114,7 @@ BUTTONS = {
         "action_open_forecast",
         "action_open_test_run",
         "action_export_json",
+        "action_copy_to_mine",
     ),
     "sales.sequence.step": ("action_preview",),
     "sales.sequence.draft": ("action_approve", "action_skip", "action_send"),
@@ -157,11 +176,13 @@ CONTENT = {
     "code_translation": "Code in a translation of the subject",
     "code_variant": "Code in an A/B variant's body",
     "mail_server": "An outgoing mail server on the sequence",
+    "share": "Share the sequence with the team",
 }
 _EDITORS = {"user_editor", "admin"}
 CONTENT_ALLOWED = {
     "merge_field": set(CONTENT_ROLES),
     "mail_server": {"admin"},
+    "share": {"manager", "admin"},
     **{kind: _EDITORS for kind in CONTENT if kind.startswith("code_")},
 }
 
@@ -184,6 +205,15 @@ def render_rst():
         for method in methods
     ]
     lines += _simple_table(header, rows)
+    lines.append("")
+    header = ["A manager's shared sequence", *SHARED_OPERATIONS]
+    rows = [
+        [ROLES[role], *("yes" if role in SHARED_ALLOWED[op] else "-" for op in SHARED_OPERATIONS)] for role in ROLES
+    ]
+    lines += _simple_table(header, rows)
+    lines.append("")
+    lines.append("(read, write, unlink: the sequence and its steps, step conditions and A/B variants alike;")
+    lines.append("copy to own: *Copy to My Sequences*.)")
     lines.append("")
     header = ["Content of one's own sequence", *CONTENT_ROLES.values()]
     rows = [

@@ -303,6 +303,50 @@ class TestAccessMatrix(AccessCommon):
         }[model]
         return getattr(record.with_user(user), method)()
 
+    def test_shared_matrix(self):
+        """A sequence the manager shares: the team reads it and its content and copies it, never edits it."""
+        shared = self.own_sequences["manager"]
+        shared.sudo().shared = True
+        differences = {}
+        for role, user in self.users.items():
+            for operation in access_matrix.SHARED_OPERATIONS:
+                if operation == "copy to own":
+                    observed = {self.attempt(lambda u=user: shared.with_user(u).action_copy_to_mine())}
+                else:
+                    observed = {
+                        self.allowed(user, operation, model, shared)
+                        if operation != "unlink"
+                        else self.attempt(
+                            lambda u=user, m=model: self._shared_disposable(shared, m).with_user(u).unlink()
+                        )
+                        for model in access_matrix.SHARED_MODELS
+                    }
+                expected = role in access_matrix.SHARED_ALLOWED[operation]
+                if observed != {expected}:
+                    differences[(role, operation)] = sorted(observed)
+        self.assertFalse(differences, "shared-sequence cells that differ from the matrix")
+
+    def _shared_disposable(self, shared, model):
+        """A record of the shared sequence without history (a sequence: another shared one), to delete."""
+        record = self.disposable(shared, model)
+        if model == "sales.sequence":
+            record.sudo().shared = True
+        return record
+
+    def test_a_copy_of_a_shared_sequence_is_the_users_own_draft(self):
+        shared = self.own_sequences["manager"]
+        shared.sudo().write({"shared": True, "state": "active"})
+        action = shared.with_user(self.user_sales).action_copy_to_mine()
+        copy = self.env["sales.sequence"].browse(action["res_id"])
+        self.assertEqual(copy.user_id, self.user_sales)
+        self.assertEqual((copy.state, copy.shared), ("draft", False))
+        self.assertEqual(copy.step_ids.mapped("name"), shared.step_ids.mapped("name"))
+        self.assertFalse(copy.audience_ids, "the manager's audience stays the manager's")
+        self.assertFalse(copy.enrollment_ids)
+        self.assertEqual(copy.with_user(self.user_sales).step_ids[:1].variant_ids.mapped("name"), ["A", "B"])
+        with self.assertRaises(AccessError):
+            shared.with_user(self.user_sales).description = "Mine now"
+
     def test_button_matrix(self):
         self.seq_a.sudo().action_activate()
         differences = {}
@@ -378,6 +422,8 @@ class TestContentMatrix(SalesSequenceCommon):
             )
         elif kind == "mail_server":
             sequence.mail_server_id = self.server
+        elif kind == "share":
+            sequence.shared = True
 
     def test_content_matrix(self):
         self.env["res.lang"]._activate_lang("fr_FR")

@@ -103,3 +103,77 @@ class TestStepsTour(HttpCase):
         )
         self.assertEqual(mail.subject, "Hello Tour Contact")
         self.assertEqual(enrollment.step_id.step_type, "task", "the task step is next")
+
+
+@tagged("post_install", "-at_install", "sales_sequence")
+class TestTeamTour(HttpCase):
+    """In Chromium: a manager shares a sequence and reads the funnel report; a salesperson who is no Mail Template
+    Editor copies it, inserts a merge field from the picker, sees the preview hold a contact whose field is empty,
+    and sends a test carrying the footer and signature the prospect gets."""
+
+    def test_share_report_copy_personalize(self):
+        editor_group = self.env.ref("mail.group_mail_template_editor")
+        self.env.ref("base.group_user").implied_ids -= editor_group
+        manager = new_test_user(
+            self.env,
+            login="tour_manager",
+            name="Tour Manager",
+            email="tour.manager@test.example.com",
+            groups="base.group_user,sales_team.group_sale_manager",
+        )
+        rep = new_test_user(
+            self.env,
+            login="tour_rep",
+            name="Tour Rep",
+            email="tour.rep@test.example.com",
+            groups="base.group_user,sales_team.group_sale_salesman",
+            signature="<p>Tour Rep, Account Executive</p>",
+        )
+        editor_group.users -= rep
+        acme = self.env["res.partner"].create({"name": "Acme", "is_company": True})
+        self.env["res.partner"].create({"name": "Ann Smith", "email": "ann@acme.example", "parent_id": acme.id})
+        playbook = (
+            self.env["sales.sequence"]
+            .with_user(manager)
+            .create(
+                {
+                    "name": "Team playbook",
+                    "step_ids": [
+                        Command.create(
+                            {
+                                "name": "Intro",
+                                "subject": "Hello",
+                                "body_html": "<p>I saw that {{ object.commercial_company_name }} is growing.</p>",
+                                "thread_mode": "new",
+                            }
+                        )
+                    ],
+                }
+            )
+        )
+        contact = self.env["res.partner"].create({"name": "Funnel Contact", "email": "funnel@example.com"})
+        enrollment = (
+            self.env["sales.sequence.enrollment"].sudo().create({"sequence_id": playbook.id, "partner_id": contact.id})
+        )
+        touch = (
+            self.env["sales.sequence.touch"]
+            .sudo()
+            .create(
+                {"enrollment_id": enrollment.id, "step_id": playbook.step_ids.id, "subject": "Hello", "mailbox": "m@x"}
+            )
+        )
+        self.env["sales.sequence.event"]._record(enrollment, "reply", step=playbook.step_ids, touch_id=touch.id)
+
+        self.start_tour("/odoo", "sales_sequence_manager_tour", login="tour_manager")
+        self.assertTrue(playbook.shared)
+
+        self.start_tour("/odoo", "sales_sequence_rep_tour", login="tour_rep")
+        copy = self.env["sales.sequence"].search([("name", "=", "Team playbook (Tour Rep)")])
+        self.assertEqual(copy.user_id, rep)
+        self.assertIn('<t t-out="object.first_name">there</t>', copy.step_ids.body_html)
+        self.assertEqual(playbook.step_ids.body_html.count("first_name"), 0, "the shared original is unchanged")
+        test_mail = self.env["mail.mail"].search([("subject", "=", "[TEST] Hello")])
+        self.assertEqual(test_mail.email_to, rep.email_formatted)
+        self.assertIn("Acme is growing", test_mail.body_html)
+        self.assertIn("Tour Rep, Account Executive", test_mail.body_html)
+        self.assertIn("Unsubscribe from these emails", test_mail.body_html)

@@ -101,6 +101,10 @@ def main():
         page.goto(f"{options.url}/odoo/action-sales_sequence.action_sales_sequence_enrollment")
         page.wait_for_selector(".o_list_view .o_data_row")
         shoot(page, options.out, "screenshot_enrollments.png")
+
+        page.goto(f"{options.url}/odoo/action-sales_sequence.action_sales_sequence_report")
+        page.wait_for_selector(".o_pivot table")
+        shoot(page, options.out, "screenshot_report.png")
         browser.close()
 
 

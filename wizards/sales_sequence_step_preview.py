@@ -1,6 +1,6 @@
 from markupsafe import Markup
 
-from odoo import _, api, fields, models
+from odoo import _, api, fields, models, tools
 from odoo.exceptions import UserError
 
 from ..models.sales_sequence_step import TEST_SUBJECT_PREFIX
@@ -46,6 +46,19 @@ class SalesSequenceStepPreview(models.TransientModel):
         for preview, (subject, body, error) in results.items():
             preview.subject, preview.body_html, preview.error = subject, body, error
 
+    def _as_the_prospect_gets_it(self, body):
+        """The rendered body as the mail queue sends it: in the sequence layout with the sender's signature (when
+        the step adds it) and the unsubscribe text at the end; its link leads nowhere (a test unsubscribes no one)."""
+        step, partner = self.step_id, self.partner_id
+        sequence = step.sequence_id
+        author = sequence._get_author(partner).user_ids[:1]
+        signature = author.signature if step.use_signature and author else ""
+        lang = partner.lang or self.env.lang
+        layout = self.env["sales.sequence.enrollment"]._render_layout(body, signature, lang)
+        test_url = f"{sequence.get_base_url()}/sales_sequence/unsubscribe/0/test"
+        footer = self.env["sales.sequence.touch"]._unsubscribe_html(sequence, test_url)
+        return tools.mail.append_content_to_html(layout, footer, plaintext=False, container_tag="div")
+
     def action_send_test(self):
         """Queue the previewed email to the current user through Odoo's mail queue, with a [TEST] subject.
         No enrollment, touch or contact note is written: a test is not a step run."""
@@ -57,21 +70,12 @@ class SalesSequenceStepPreview(models.TransientModel):
             raise UserError(_("Preview For: choose a contact whose data fills the placeholders."))
         subject, body = self.step_id._render_for_preview(self.partner_id)
         sequence = self.step_id.sequence_id
-        layout = self.env["ir.qweb"]._render(
-            "sales_sequence.mail_layout_sequence",
-            {
-                "message": self.env["mail.message"].new({"body": Markup(body)}),
-                "signature": sequence.user_id.signature,
-                "lang": self.partner_id.lang,
-            },
-            minimal_qcontext=True,
-            raise_if_not_found=False,
-        )
+        body_html = self._as_the_prospect_gets_it(body)
         # sudo: mail.mail is reserved to administrators; the test goes only to the user who asked for it.
         self.env["mail.mail"].sudo().create(
             {
                 "subject": TEST_SUBJECT_PREFIX + (subject or ""),
-                "body_html": layout or body,
+                "body_html": body_html,
                 "email_from": sequence._get_email_from(self.partner_id),
                 "email_to": user.email_formatted,
                 "auto_delete": True,

@@ -82,15 +82,18 @@ class SalesSequenceTestRun(models.TransientModel):
                 if variants:
                     body_parts, subjects = [], []
                     for variant in variants:
+                        step._check_merge_fields(partner, variant)
                         subject, body = step._render_email(partner.ids, variant)[partner.id]
                         subjects.append(f"[{variant.name}] {subject}")
                         body_parts.append(Markup("<h4>%s</h4>%s") % (variant.name, Markup(body)))
                     return " / ".join(subjects), Markup("<hr/>").join(body_parts), False
                 subject, body = step._render_for_preview(partner)
                 return subject, Markup(body), False
+            step._check_merge_fields(partner)
             if step.step_type == "sms":
                 return False, False, step._render_sms(partner.ids)[partner.id]
-            return step.activity_summary, step.activity_note, False
+            summary, note = step._render_activity(partner.ids)[partner.id]
+            return summary, note and Markup(note), False
         except UserError as error:
             return _("Cannot be rendered"), False, str(error)
         except Exception as error:  # noqa: BLE001 - the explanation is the test's result

@@ -138,3 +138,42 @@ def test_trim_inline_defaults_drops_the_space_odoo_would_keep():
 
     assert trim_inline_defaults("Hi {{ object.first_name ||| there }},") == "Hi {{ object.first_name ||| there}},"
     assert trim_inline_defaults("Hi {{ object.name }}") == "Hi {{ object.name }}"
+
+
+def test_required_paths_are_the_fields_printed_without_fallback():
+    from placeholders import required_paths
+
+    body = (
+        "<p>Hi {{ object.first_name ||| there }}, I saw that {{ object.commercial_company_name }} grows; "
+        '<t t-out="object.city"/> <t t-out="object.country_id.name">your country</t> '
+        "{{ object.name.upper() }} {{ object.city }}</p>"
+    )
+    assert required_paths(body) == ["object.commercial_company_name", "object.city"]
+
+
+def test_required_paths_of_a_text():
+    from placeholders import required_paths
+
+    text = "Call {{ object.first_name }} at {{ object.phone ||| the switchboard }}"
+    assert required_paths(text, is_html=False) == ["object.first_name"]
+    assert required_paths("", is_html=False) == []
+
+
+def test_merge_token_and_suggested_fallback():
+    from placeholders import MERGE_FIELDS, merge_token, suggested_fallback
+
+    assert merge_token("object.first_name", suggested_fallback("object.first_name")) == (
+        "{{ object.first_name ||| there }}"
+    )
+    assert merge_token("object.city", "") == "{{ object.city }}"
+    assert ("object.sequence_owner_signature", "Your signature") in MERGE_FIELDS
+
+
+def test_append_token_into_the_last_paragraph():
+    from placeholders import append_token
+
+    token = "{{ object.first_name ||| there }}"
+    assert append_token("<p>Hi</p><p>Hello</p>", token, is_html=True) == f"<p>Hi</p><p>Hello {token}</p>"
+    assert append_token("", token, is_html=True) == f"<p>{token}</p>"
+    assert append_token("Quick question,", token) == f"Quick question, {token}"
+    assert append_token("", token) == token
