@@ -116,6 +116,11 @@ class TestPersonalization(StepTypesCommon):
         self.assertIn("Sally, Account Executive", test_mail.body_html, "the signature, as the queue adds it")
         self.assertIn("Unsubscribe from these emails", test_mail.body_html, "the unsubscribe text of a real send")
         self.assertIn("/sales_sequence/unsubscribe/0/test", test_mail.body_html, "a link that unsubscribes no one")
+        sequence.unsubscribe_style = "footer"
+        with self.at(MONDAY_0700_UTC):
+            preview.action_send_test()
+        footer_mail = self.env["mail.mail"].sudo().search([("subject", "like", "[TEST]%")]) - test_mail
+        self.assertIn("Not interested in these emails?", footer_mail.body_html, "the sequence's own footer style")
 
     def test_the_picker_inserts_a_merge_field_with_its_fallback(self):
         sequence = self._mixed_sequence([{"subject": "Quick question", "body_html": "<p>Hello</p>"}])

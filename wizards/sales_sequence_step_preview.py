@@ -56,7 +56,7 @@ class SalesSequenceStepPreview(models.TransientModel):
         lang = partner.lang or self.env.lang
         layout = self.env["sales.sequence.enrollment"]._render_layout(body, signature, lang)
         test_url = f"{sequence.get_base_url()}/sales_sequence/unsubscribe/0/test"
-        footer = self.env["sales.sequence.touch"]._unsubscribe_html(sequence, test_url)
+        footer = self.env["sales.sequence.touch"]._unsubscribe_html(sequence.unsubscribe_style, test_url)
         return tools.mail.append_content_to_html(layout, footer, plaintext=False, container_tag="div")
 
     def action_send_test(self):
