@@ -46,6 +46,12 @@ class ResPartner(models.Model):
     sales_sequence_running_count = fields.Integer(
         compute="_compute_sales_sequence_enrollment_count", groups="sales_sequence.group_sales_sequence_user"
     )
+    sales_sequence_colleagues_count = fields.Integer(
+        string="In Colleagues' Sequences",
+        compute="_compute_sales_sequence_enrollment_count",
+        groups="sales_sequence.group_sales_sequence_user",
+        help="Running enrollments of this contact in sequences you cannot open (a colleague's): only the count.",
+    )
     last_contacted_mode = fields.Selection(
         LAST_CONTACTED_MODES,
         default="not_contacted",
@@ -63,6 +69,7 @@ class ResPartner(models.Model):
         """A contact's own enrollments; an account's (a company's) include those of its contacts."""
         return [("partner_id", "child_of", self.ids)]
 
+    @api.depends_context("uid", "allowed_company_ids")
     def _compute_sales_sequence_enrollment_count(self):
         """Counts per contact from one grouped query; an account (a company) adds up the contacts under it."""
         members = {partner.id: {partner.id} for partner in self}
@@ -79,11 +86,27 @@ class ResPartner(models.Model):
             figures[0] += count
             figures[1] += count if state in DUE_STATES else 0
             figures[2] += count if state == "paused" and not by_sequence else 0
+        running_anywhere = self._sales_sequence_running_anywhere(set().union(*members.values()))
         for partner in self:
             figures = [sum(totals[member][i] for member in members[partner.id]) for i in range(3)]
             partner.sales_sequence_enrollment_count = figures[0]
             partner.sales_sequence_running_count = figures[1]
             partner.sales_sequence_paused_count = figures[2]
+            anywhere = sum(running_anywhere.get(member, 0) for member in members[partner.id])
+            partner.sales_sequence_colleagues_count = max(anywhere - figures[1], 0)
+
+    def _sales_sequence_running_anywhere(self, partner_ids):
+        """{contact id: running enrollments in every sequence}, so a salesperson sees that a colleague already
+        works the contact before starting a second cadence on them."""
+        # sudo: only a count per contact the user can read leaves; nothing of the colleagues' sequences is shown.
+        groups = (
+            self.env["sales.sequence.enrollment"]
+            .sudo()
+            ._read_group(
+                [("partner_id", "in", list(partner_ids)), ("state", "in", DUE_STATES)], ["partner_id"], ["__count"]
+            )
+        )
+        return {contact.id: count for contact, count in groups}
 
     def action_resume_sales_sequences(self):
         """Resume the contact's (or the account's contacts') enrollments paused by a reply or by hand, in the

@@ -102,9 +102,17 @@ class SalesSequenceEnrollment(models.Model):
         when = fields.Datetime.now()
         subject = message_dict.get("subject") or ""
         snippet = self._reply_snippet(message_dict)
-        self.env["sales.sequence.event"]._record(
-            self, "reply", subject[:200], message_id=message_dict.get("message_id") or False
-        )
+        # On the step that was answered (the latest sent), as Metrics count it, not on the next one.
+        latest = self._latest_sent_touches()
+        for touch, enrollments in self.grouped(lambda e: latest.get(e.id, self.env["sales.sequence.touch"])).items():
+            self.env["sales.sequence.event"]._record(
+                enrollments,
+                "reply",
+                subject[:200],
+                step=touch.step_id if touch else None,
+                touch_id=touch.id or False,
+                message_id=message_dict.get("message_id") or False,
+            )
         reason = _("Replied on %(date)s.", date=format_date(self.env, when))
         running = self.filtered(lambda e: e.state in SENDING_STATES)
         running |= running._account_mates().filtered(lambda e: e.state in SENDING_STATES)
@@ -131,6 +139,16 @@ class SalesSequenceEnrollment(models.Model):
                 % (_("Replied to a sales sequence: %(subject)s", subject=subject), snippet),
             )
         )
+
+    def _latest_sent_touches(self):
+        """{enrollment id: its latest step run that went out}, in one query."""
+        # sudo: step runs are engine history; only those of these enrollments are read.
+        touches = (
+            self.env["sales.sequence.touch"]
+            .sudo()
+            .search([("enrollment_id", "in", self.ids), ("failed", "=", False)], order="date, id")
+        )
+        return {touch.enrollment_id.id: touch for touch in touches}
 
     @api.model
     def _reply_snippet(self, message_dict):

@@ -149,21 +149,27 @@ class SalesSequenceEnrollment(models.Model):
                 user_id=owner.id,
             )
 
+    @api.model
+    def _sms_number_problem(self, partner):
+        """Why an SMS cannot go to `partner` (no valid mobile), said the same by the cron, the forecast and the
+        test run; False when it can."""
+        if partner.phone_sanitized:
+            return False
+        number = partner.mobile or partner.phone
+        if number:
+            return _(
+                "The contact's number '%(number)s' is not a valid mobile number: correct the contact's Mobile "
+                "(with the country code, or the contact's country), then resume the enrollment.",
+                number=number,
+            )
+        return _("The contact has no mobile number: fill the contact's Mobile, then resume the enrollment.")
+
     def _block_without_mobile(self):
         """Block the enrollments whose contact has no valid mobile number, end those whose number is on the SMS
         blacklist; return the others."""
         missing = self.filtered(lambda e: not e.partner_id.phone_sanitized)
         for enrollment in missing:
-            number = enrollment.partner_id.mobile or enrollment.partner_id.phone
-            if number:
-                reason = _(
-                    "The contact's number '%(number)s' is not a valid mobile number: correct the contact's Mobile "
-                    "(with the country code, or the contact's country), then resume the enrollment.",
-                    number=number,
-                )
-            else:
-                reason = _("The contact has no mobile number: fill the contact's Mobile, then resume the enrollment.")
-            enrollment._block(reason)
+            enrollment._block(self._sms_number_problem(enrollment.partner_id))
         rest = self - missing
         # sudo: the phone blacklist is technical; only membership of numbers we already hold comes back.
         blocked = set(

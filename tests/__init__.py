@@ -19,3 +19,4 @@ from . import test_sequence_mailbox
 from . import test_send_time
 from . import test_personalization
 from . import test_report
+from . import test_first_week

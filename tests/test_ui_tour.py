@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from freezegun import freeze_time
 
 from odoo import Command, fields
@@ -177,3 +179,67 @@ class TestTeamTour(HttpCase):
         self.assertIn("Acme is growing", test_mail.body_html)
         self.assertIn("Tour Rep, Account Executive", test_mail.body_html)
         self.assertIn("Unsubscribe from these emails", test_mail.body_html)
+
+
+@tagged("post_install", "-at_install", "sales_sequence")
+class TestAttentionTour(HttpCase):
+    """In Chromium, after a run: the blocked enrollment on the sequence's card and in Sequences > Blocked with its
+    reason, and an email held by the daily limit sent with Send Now (issue 18, items 4 and 9)."""
+
+    def test_blocked_and_held_after_a_run(self):
+        rep = new_test_user(
+            self.env,
+            login="tour_attention",
+            name="Tour Attention",
+            email="tour.attention@test.example.com",
+            groups="base.group_user,sales_team.group_sale_salesman",
+        )
+        contacts = self.env["res.partner"].create(
+            [
+                {"name": "Ada Able", "email": "ada@example.com", "function": "CEO"},
+                {"name": "Ben Busy", "email": "ben@example.com", "function": "CTO"},
+                {"name": "Nadia Nojob", "email": "nadia@example.com"},
+            ]
+        )
+        sequence = (
+            self.env["sales.sequence"]
+            .with_user(rep)
+            .create(
+                {
+                    "name": "Held cadence",
+                    "daily_limit": 3,
+                    "step_ids": [
+                        Command.create(
+                            {"name": "Intro", "subject": "Hello", "body_html": "<p>As {{ object.function }}</p>"}
+                        ),
+                        Command.create({"name": "Follow-up", "delay_days": 2, "body_html": "<p>Again</p>"}),
+                    ],
+                }
+            )
+        )
+        sequence.action_activate()
+        cron = self.env.ref("sales_sequence.ir_cron_run_sequences")
+        enrollments, _refusals = sequence._enroll_partners(contacts)
+        slot = max(enrollments.mapped("next_run_at"))
+        with freeze_time(slot):
+            cron.method_direct_trigger()
+        blocked = enrollments.filtered(lambda e: e.state == "blocked")
+        self.assertEqual(blocked.partner_id.name, "Nadia Nojob", enrollments.mapped("state_reason"))
+        self.assertIn("is empty for Nadia Nojob", blocked.state_reason)
+        # Two emails went today; with a limit of 2 the next contact's email is held.
+        sequence.daily_limit = 2
+        with freeze_time(slot):
+            held, _refusals = sequence._enroll_partners(
+                self.env["res.partner"].create({"name": "Dan Later", "email": "dan@example.com", "function": "CFO"})
+            )
+        with freeze_time(slot + timedelta(minutes=30)):
+            cron.method_direct_trigger()
+        self.assertEqual(held.state, "queued", held.state_reason)
+        self.start_tour(
+            "/odoo/action-sales_sequence.action_sales_sequence", "sales_sequence_blocked_tour", login="tour_attention"
+        )
+        self.start_tour(
+            f"/odoo/sales.sequence.enrollment/{held.id}", "sales_sequence_send_now_tour", login="tour_attention"
+        )
+        self.assertEqual(held.state, "active", "released for the next run")
+        self.assertIn("Send Now", held.state_reason)

@@ -81,6 +81,12 @@ class SalesSequenceForecast(models.TransientModel):
             user_already_sent={day_start: Enrollment._count_sent_by_user(sequence.user_id, day_start, day_end)},
         )
         partner_of = {subject.id: partner for subject, partner in zip(subjects, partners, strict=True)}
+        # What the cron would block: an SMS step for a contact without a valid mobile.
+        sms_steps = set(steps.filtered(lambda s: s.step_type == "sms").ids)
+        no_mobile = {}
+        if sms_steps:
+            for partner in partners:
+                no_mobile[partner.id] = Enrollment._sms_number_problem(partner)
         moved = {
             "daily_limit": _("Daily limit"),
             "user_limit": _("Daily limit per user"),
@@ -94,7 +100,9 @@ class SalesSequenceForecast(models.TransientModel):
                     "step_id": item.step_id,
                     "planned_at": item.at,
                     "moved_by": moved.get(item.moved_by, False),
-                    "problem": item.problem or False,
+                    "problem": item.problem
+                    or (item.step_id in sms_steps and no_mobile.get(partner_of[item.enrollment_id].id))
+                    or False,
                 }
                 for item in planned
             ]

@@ -91,6 +91,9 @@ class SalesSequenceTestRun(models.TransientModel):
                 return subject, Markup(body), False
             step._check_merge_fields(partner)
             if step.step_type == "sms":
+                no_mobile = self.env["sales.sequence.enrollment"]._sms_number_problem(partner)
+                if no_mobile:
+                    return _("Cannot be sent"), False, no_mobile
                 return False, False, step._render_sms(partner.ids)[partner.id]
             summary, note = step._render_activity(partner.ids)[partner.id]
             return summary, note and Markup(note), False

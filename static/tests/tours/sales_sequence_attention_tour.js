@@ -1,0 +1,47 @@
+/** @odoo-module */
+import { registry } from "@web/core/registry";
+
+// What waits on the rep after a run: the blocked enrollment on the card and in the Blocked menu, with its reason.
+registry.category("web_tour.tours").add("sales_sequence_blocked_tour", {
+    url: "/odoo/action-sales_sequence.action_sales_sequence",
+    steps: () => [
+        {
+            content: "The sequence's card counts the blocked enrollment",
+            trigger: ".o_kanban_record:contains(Held cadence):contains(1 blocked)",
+        },
+        {
+            content: "Open the Sequences menu",
+            trigger: ".o_menu_sections button:contains(Sequences), .o_menu_sections a:contains(Sequences)",
+            run: "click",
+        },
+        {
+            content: "Sequences > Blocked",
+            trigger: ".dropdown-item:contains(Blocked)",
+            run: "click",
+        },
+        {
+            content: "Blocked enrollments come grouped by sequence",
+            trigger: ".o_group_name:contains(Held cadence)",
+            run: "click",
+        },
+        {
+            content: "The blocked contact is listed with why and how to fix it",
+            trigger: ".o_data_row:contains(Nadia):contains(is empty for Nadia Nojob):contains(add a fallback)",
+        },
+    ],
+});
+
+// An email held by the daily limit, sent now from its form.
+registry.category("web_tour.tours").add("sales_sequence_send_now_tour", {
+    steps: () => [
+        {
+            content: "The held enrollment offers Send Now",
+            trigger: ".o_form_view button[name=action_send_now]",
+            run: "click",
+        },
+        {
+            content: "It is released for the next run",
+            trigger: ".o_notification:contains(released)",
+        },
+    ],
+});
