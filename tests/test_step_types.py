@@ -686,6 +686,7 @@ class TestMetricsAndSharing(StepTypesCommon):
                 {"step_type": "sms", "sms_body": "Hi {{ object.name }}"},
             ]
         )
+        self.contacts[3].mobile = "+32 470 12 34 57"  # an SMS step says when the contact has no valid mobile
         wizard = (
             self.env["sales.sequence.test.run"]
             .with_user(self.user_sales)
