@@ -136,17 +136,7 @@ class SalesSequence(models.Model):
         again while some remain."""
         now = fields.Datetime.now()
         auto_commit = not getattr(threading.current_thread(), "testing", False)
-        due = self.search(
-            [
-                ("state", "=", "active"),
-                ("audience_ids", "!=", False),
-                ("audience_sync", "!=", "manual"),
-                "|",
-                ("audience_next_sync", "=", False),
-                ("audience_next_sync", "<=", now),
-            ],
-            limit=batch_size,
-        )
+        due = self.search(self._audience_due_domain(now), limit=batch_size)
         for sequence in due:
             try:
                 with self.env.cr.savepoint():
@@ -156,14 +146,16 @@ class SalesSequence(models.Model):
                 sequence.audience_next_sync = sequence._next_audience_sync(now)
             if auto_commit:
                 self.env.cr.commit()  # pylint: disable=invalid-commit
-        remaining = self.search_count(
-            [
-                ("state", "=", "active"),
-                ("audience_ids", "!=", False),
-                ("audience_sync", "!=", "manual"),
-                "|",
-                ("audience_next_sync", "=", False),
-                ("audience_next_sync", "<=", now),
-            ]
-        )
+        remaining = self.search_count(self._audience_due_domain(now))
         self.env["ir.cron"]._notify_progress(done=len(due), remaining=remaining)
+
+    @api.model
+    def _audience_due_domain(self, now):
+        return [
+            ("state", "=", "active"),
+            ("audience_ids", "!=", False),
+            ("audience_sync", "!=", "manual"),
+            "|",
+            ("audience_next_sync", "=", False),
+            ("audience_next_sync", "<=", now),
+        ]

@@ -211,18 +211,7 @@ class SalesSequenceEnrollment(models.Model):
           BOUNCE_FALLBACK_WINDOW (a DSN comes within the few days a server retries)."""
         if not bounce:
             return
-        named = {email_normalize(recipient) or recipient for recipient in bounce.recipients}
-        if message_dict.get("bounced_email"):
-            named.add(message_dict["bounced_email"])
-        quoted = self._quoted_touches(bounce, references, message_dict)
-        if quoted:
-            touches = (
-                quoted.filtered(lambda t: t.enrollment_id.partner_id.email_normalized in named) if named else quoted
-            )
-        elif len(named) == 1:
-            touches = self._latest_touch_to(next(iter(named)))
-        else:
-            return
+        touches = self._reported_touches(bounce, references, message_dict)
         # The latest send each bounce quotes; a send already marked failed was retried: nothing more to do.
         by_enrollment = {
             enrollment: sent.sorted("date")[-1] for enrollment, sent in touches.grouped("enrollment_id").items()
@@ -241,19 +230,23 @@ class SalesSequenceEnrollment(models.Model):
         Matched like a bounce, so a forged report names nobody it may not."""
         if not complaint:
             return
-        named = {email_normalize(recipient) or recipient for recipient in complaint.recipients}
-        quoted = self._quoted_touches(complaint, references, message_dict)
-        if quoted:
-            touches = (
-                quoted.filtered(lambda t: t.enrollment_id.partner_id.email_normalized in named) if named else quoted
-            )
-        elif len(named) == 1:
-            touches = self._latest_touch_to(next(iter(named)))
-        else:
-            return
+        touches = self._reported_touches(complaint, references, message_dict)
         how = _("abuse report from the recipient's mailbox provider (%(origin)s)", origin=complaint.source.upper())
         for enrollment in touches.enrollment_id:
             enrollment._unsubscribe(how)
+
+    @api.model
+    def _reported_touches(self, report, references, message_dict):
+        """The emails a bounce or a complaint (`report`) may act on, by the rules of `_on_bounce`."""
+        named = {email_normalize(recipient) or recipient for recipient in report.recipients}
+        if message_dict.get("bounced_email"):
+            named.add(message_dict["bounced_email"])
+        quoted = self._quoted_touches(report, references, message_dict)
+        if quoted:
+            return quoted.filtered(lambda t: t.enrollment_id.partner_id.email_normalized in named) if named else quoted
+        if len(named) == 1:
+            return self._latest_touch_to(next(iter(named)))
+        return quoted
 
     @api.model
     def _quoted_touches(self, bounce, references, message_dict):

@@ -34,13 +34,10 @@ class SalesSequenceRenderMixin(models.AbstractModel):
 
     @api.model_create_multi
     def create(self, vals_list):
-        for vals in vals_list:
-            self._check_template_text(vals)
-        return super().create(vals_list)
+        return super().create([self._normalize_placeholders(dict(vals)) for vals in vals_list])
 
     def write(self, vals):
-        self._check_template_text(vals)
-        return super().write(vals)
+        return super().write(self._normalize_placeholders(dict(vals)))
 
     def _update_field_translations(self, fname, translations, digest=None, source_lang=None):
         for translation in translations.values():

@@ -150,8 +150,6 @@ class SalesSequenceStep(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        for vals in vals_list:
-            self._normalize_placeholders(vals)
         steps = super().create(vals_list)
         # The ORM appends new steps to a cached step_ids whatever their order: re-read it in order.
         steps.sequence_id.invalidate_recordset(["step_ids"])
@@ -335,9 +333,6 @@ class SalesSequenceStep(models.Model):
     # ------------------------------------------------------------------
 
     def write(self, vals):
-        if vals.get("body_html"):
-            vals = dict(vals)
-            self._normalize_placeholders(vals)
         result = super().write(vals)
         if "sequence" in vals:
             self.sequence_id.invalidate_recordset(["step_ids"])

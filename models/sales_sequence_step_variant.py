@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import _, fields, models
 
 
 class SalesSequenceStepVariant(models.Model):
@@ -29,13 +29,6 @@ class SalesSequenceStepVariant(models.Model):
     clicked_count = fields.Integer(string="Clicked", compute="_compute_metrics")
     reply_rate = fields.Float(string="Reply Rate (%)", compute="_compute_metrics", digits=(5, 1))
     is_winner = fields.Boolean(compute="_compute_metrics")
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        return super().create([self._normalize_placeholders(dict(vals)) for vals in vals_list])
-
-    def write(self, vals):
-        return super().write(self._normalize_placeholders(dict(vals)))
 
     def _compute_metrics(self):
         stats = self.env["sales.sequence.touch"]._variant_stats(self._origin.ids)
