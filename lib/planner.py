@@ -24,8 +24,10 @@ from itertools import count
 from zoneinfo import ZoneInfo
 
 try:
+    from .conditions import branch_target, facts_after, next_in_order, unmet_condition
     from .send_schedule import ScheduleError
 except ImportError:  # imported as a top-level module (PYTHONPATH=lib), as the pure-Python tests do
+    from conditions import branch_target, facts_after, next_in_order, unmet_condition
     from send_schedule import ScheduleError
 
 __all__ = [
@@ -75,11 +77,15 @@ def slot_for_step(schedule, delay_days, after, follows_send, randomize, tz, seed
 
 @dataclass(frozen=True)
 class PlanStep:
-    """A step of the sequence: `delay_days` after the previous send; only kind "email" counts against the limit."""
+    """A step of the sequence: `delay_days` after the previous send; only kind "email" counts against the limit.
+
+    targets: a branch step's (yes position, no position), each None for "end the sequence"; None for other steps.
+    """
 
     id: int
     delay_days: int
     kind: str = EMAIL_KIND
+    targets: tuple | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,11 @@ class PlanEnrollment:
     limit or a leave already) unless it is past.
     tz: the contact's timezone when the sequence reads windows in it, else None (the schedule's).
     mailbox: the normalized address the emails leave from: the unit of the daily limit.
+    facts: what is known now of the contact's behaviour (lib/conditions.py facts: opened, any_replied, the last
+    call's outcome...). A branch is answered on them as the cron will, assuming nothing new happens: an email or a
+    call planned before the branch makes the facts about the latest email or call unknown (conditions.facts_after).
+    branch_specs: {branch position: its conditions as (type, payload) with this contact's record matches}.
+    stops: positions where the path taken at an earlier branch ends.
     """
 
     id: int
@@ -100,6 +111,9 @@ class PlanEnrollment:
     next_run_at: datetime | None = None
     tz: str | None = None
     mailbox: str = ""
+    facts: frozenset = frozenset()
+    branch_specs: dict | None = None
+    stops: frozenset = frozenset()
 
 
 @dataclass(frozen=True)
@@ -118,6 +132,7 @@ class PlannedStep:
     at: datetime | None
     moved_by: str | None = None
     problem: str | None = None
+    answer: bool | None = None  # a branch: the path it takes (True: yes)
 
 
 def plan(
@@ -227,6 +242,8 @@ class _Planner:
         self.leave_starts, self.leave_ends = _leave_index(leaves)
         self.max_items = max_items
         self.enrollments = {}
+        self.kinds_run = {}  # enrollment id -> kinds of the steps planned so far (what facts_after forgets)
+        self.stops = {}  # enrollment id -> positions where its current path ends
         self.heap = []
         self.waiting = {}  # group key -> group, for the groups moved to a slot, so later moves there join them
         self.planned = []
@@ -264,6 +281,8 @@ class _Planner:
         if enrollment.step_index < 0:
             raise ValueError(f"Enrollment {enrollment.id!r} has a negative step index {enrollment.step_index!r}.")
         self.enrollments[enrollment.id] = enrollment
+        self.kinds_run[enrollment.id] = set()
+        self.stops[enrollment.id] = set(enrollment.stops)
         if enrollment.step_index >= len(self.steps):
             return
         if broken is not None:
@@ -346,19 +365,46 @@ class _Planner:
         """Plan the group's first send at the group's slot, and the enrollment's following step from there."""
         member = heapq.heappop(group.members)
         enrollment_id, step_index = member[:2]
+        enrollment = self.enrollments[enrollment_id]
+        step = self.steps[step_index]
+        answer = self._answer(enrollment, step_index) if step.targets is not None else None
         self.planned.append(
             PlannedStep(
-                enrollment_id, self.steps[step_index].id, step_index, group.at, moved_by=group.member_reason(member)
+                enrollment_id,
+                step.id,
+                step_index,
+                group.at,
+                moved_by=group.member_reason(member),
+                answer=answer,
             )
         )
         if group.members:
             self._push(group)
         else:
             self._forget(group)
-        self._queue_following(self.enrollments[enrollment_id], step_index + 1, group.at)
+        self._queue_following(enrollment, self._following(enrollment, step_index, answer), group.at)
+
+    def _answer(self, enrollment, step_index):
+        """The branch's answer as the cron will give it: its conditions on the facts known now, less those a step
+        planned since then makes unknown."""
+        specs = (enrollment.branch_specs or {}).get(step_index, ())
+        facts = facts_after(enrollment.facts, self.kinds_run[enrollment.id])
+        return unmet_condition(specs, facts) is None
+
+    def _following(self, enrollment, step_index, answer):
+        """The position of the enrollment's next step after `step_index` (None: the enrollment finishes)."""
+        step = self.steps[step_index]
+        stops = self.stops[enrollment.id]
+        if step.targets is not None:
+            target, stop = branch_target(step.targets, answer)
+            if stop is not None:
+                stops.add(stop)
+            return target
+        self.kinds_run[enrollment.id].add(step.kind)
+        return next_in_order(step_index, len(self.steps), stops)
 
     def _queue_following(self, enrollment, step_index, sent_at):
-        if step_index >= len(self.steps):
+        if step_index is None or step_index >= len(self.steps):
             return
         step = self.steps[step_index]
         try:

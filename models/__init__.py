@@ -43,3 +43,4 @@ from . import sales_sequence_draft
 from . import mail_activity
 from . import fetchmail_server
 from . import sales_sequence_mailbox
+from . import sales_sequence_call_outcome

@@ -120,6 +120,8 @@ class SalesSequenceEnrollment(models.Model):
         now = fields.Datetime.now()
         schedules = {}
         touches.write({"done_at": now})
+        if not canceled:
+            touches._record_call_outcomes()
         for touch in touches:
             enrollment = touch.enrollment_id.sudo()
             if canceled:
@@ -127,8 +129,19 @@ class SalesSequenceEnrollment(models.Model):
                     enrollment, "skip", _("Activity canceled: %(summary)s", summary=touch.subject), step=touch.step_id
                 )
             else:
+                outcome = touch.call_outcome_id
+                description = (
+                    _("%(summary)s: %(outcome)s", summary=touch.subject, outcome=outcome.name)
+                    if outcome
+                    else touch.subject
+                )
                 self.env["sales.sequence.event"]._record(
-                    enrollment, "activity_done", touch.subject, step=touch.step_id, touch_id=touch.id
+                    enrollment,
+                    "activity_done",
+                    description,
+                    step=touch.step_id,
+                    touch_id=touch.id,
+                    call_outcome_id=outcome.id,
                 )
             if enrollment.step_id == touch.step_id and enrollment.state == "active" and not enrollment.next_run_at:
                 enrollment._advance_after(touch.step_id, now, schedules)

@@ -21,6 +21,7 @@ EVENT_TYPES = [
     ("approve", "Approved"),
     ("expire", "Draft expired"),
     ("reply_hold", "Held: the contact replied"),
+    ("branch", "Branch taken"),
 ]
 # What an event says about the contact: (last contacted mode, last activity type), None keeping the current value.
 # "open" and "click" only turn a "no reply" into "opened but no reply" (see _update_last_contacted).
@@ -57,6 +58,7 @@ class SalesSequenceEvent(models.Model):
     )
     url = fields.Char(string="URL", help="The link clicked.")
     return_date = fields.Date(help="The return date an auto-reply states.")
+    call_outcome_id = fields.Many2one("sales.sequence.call.outcome", ondelete="restrict")
     by_sequence = fields.Boolean(help="A pause or resume of the whole sequence, not a person's on this enrollment.")
 
     @api.model

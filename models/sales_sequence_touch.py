@@ -49,6 +49,12 @@ class SalesSequenceTouch(models.Model):
     variant_id = fields.Many2one("sales.sequence.step.variant", index="btree_not_null")
     activity_id = fields.Many2one("mail.activity", index="btree_not_null", ondelete="set null")
     done_at = fields.Datetime(string="Done On", help="Task, call: when the activity was marked done (or canceled).")
+    call_outcome_id = fields.Many2one(
+        "sales.sequence.call.outcome", index="btree_not_null", ondelete="restrict", help="Call: what came of it."
+    )
+    branch_answer = fields.Selection(
+        [("yes", "Yes"), ("no", "No")], help="Branch: the answer its condition gave, hence the path taken."
+    )
     mailbox = fields.Char(help="Normalized sender address, the unit of the daily limit.", index=True)
     subject = fields.Char()
     mail_message_id = fields.Many2one("mail.message", string="Message", index="btree_not_null", ondelete="set null")
@@ -86,6 +92,11 @@ class SalesSequenceTouch(models.Model):
             "CREATE INDEX IF NOT EXISTS sales_sequence_touch_record_pending_idx "
             "ON sales_sequence_touch (id) WHERE record_pending"
         )
+
+    def _record_call_outcomes(self):
+        """The call steps' outcomes, as the activities marked done carry them (before Odoo deletes them)."""
+        for touch in self.filtered(lambda t: t.kind == "call" and t.activity_id.sales_sequence_call_outcome_id):
+            touch.call_outcome_id = touch.activity_id.sales_sequence_call_outcome_id
 
     def _count_sent_by_mailbox(self, mailbox, start, end):
         """Emails the mailbox sent in [start, end), across all sequences and companies."""
