@@ -13,6 +13,7 @@
         "data/resource_calendar_data.xml",
         "data/sales_sequence_ruleset_data.xml",
         "data/mail_layout_data.xml",
+        "data/sales_sequence_call_outcome_data.xml",
         "views/sales_sequence_templates.xml",
         "views/sales_sequence_views.xml",
         "views/sales_sequence_enrollment_views.xml",

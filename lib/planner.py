@@ -80,12 +80,15 @@ class PlanStep:
     """A step of the sequence: `delay_days` after the previous send; only kind "email" counts against the limit.
 
     targets: a branch step's (yes position, no position), each None for "end the sequence"; None for other steps.
+    conditions: a branch's conditions as (type, payload) pairs (lib/conditions.py), for the enrollments that bring
+    no branch_specs of their own (record conditions then count as matching).
     """
 
     id: int
     delay_days: int
     kind: str = EMAIL_KIND
     targets: tuple | None = None
+    conditions: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -387,7 +390,7 @@ class _Planner:
     def _answer(self, enrollment, step_index):
         """The branch's answer as the cron will give it: its conditions on the facts known now, less those a step
         planned since then makes unknown."""
-        specs = (enrollment.branch_specs or {}).get(step_index, ())
+        specs = (enrollment.branch_specs or {}).get(step_index, self.steps[step_index].conditions)
         facts = facts_after(enrollment.facts, self.kinds_run[enrollment.id])
         return unmet_condition(specs, facts) is None
 

@@ -44,3 +44,4 @@ from . import mail_activity
 from . import fetchmail_server
 from . import sales_sequence_mailbox
 from . import sales_sequence_call_outcome
+from . import sales_sequence_enrollment_branch

@@ -23,9 +23,7 @@ class MailActivity(models.Model):
         calls = self._sales_sequence_call_touches()
         for activity in self:
             touch = calls.get(activity.id)
-            activity.sales_sequence_call = touch and (
-                "required" if touch.step_id.require_call_outcome else "optional"
-            )
+            activity.sales_sequence_call = touch and ("required" if touch.step_id.require_call_outcome else "optional")
 
     def _sales_sequence_call_touches(self):
         """{activity id: the sequence call step run it belongs to}, in one query."""

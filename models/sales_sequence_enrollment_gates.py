@@ -4,7 +4,7 @@ from collections import defaultdict
 from odoo import _, api, fields, models
 from odoo.tools import SQL
 
-from ..lib.conditions import failed_condition, is_exhausted, pick_step
+from ..lib.conditions import is_exhausted, pick_step, unmet_condition
 from .sales_sequence_enrollment import OPEN_STATES, RUNNING_STATES
 from .sales_sequence_enrollment_run import LATE_GRACE
 
@@ -194,17 +194,13 @@ class SalesSequenceEnrollment(models.Model):
         """Classic: the enrollments whose step conditions fail skip the step, with the condition as the reason, and
         the next step keeps its own day (its delay counts from this step's slot). Returns the others."""
         conditions = step.condition_ids
-        if not conditions or not self:
+        if not conditions or not self or step.step_type == "branch":  # a branch's conditions choose its path
             return self
-        types = conditions.mapped("condition_type")
-        facts = self._previous_email_facts()
-        matching = self._contacts_matching(conditions)
+        unmet = self._unmet_conditions(conditions)
         labels = dict(conditions._fields["condition_type"]._description_selection(self.env))
         skipped = defaultdict(lambda: self.browse())  # (failed condition, slot): enrollments, skipped together
         for enrollment in self:
-            failed = failed_condition(types, facts[enrollment.id])
-            if failed is None and enrollment.partner_id not in matching:
-                failed = "contact"
+            failed = unmet[enrollment.id]
             if failed:
                 skipped[(failed, enrollment.next_run_at or now)] |= enrollment
         for (failed, at), enrollments in skipped.items():
@@ -216,14 +212,20 @@ class SalesSequenceEnrollment(models.Model):
         """Smart: {(sequence, step): enrollments} running the first not-yet-run step whose conditions match now.
         The enrollments no step matches wait for the next run, or finish when none ever can."""
         groups = defaultdict(lambda: self.browse())
-        facts = self._previous_email_facts()
+        facts = self._behaviour_facts()
         for sequence, enrollments in self.grouped("sequence_id").items():
             steps = sequence.step_ids
             contact_ok = {step: enrollments._contacts_matching(step.condition_ids) for step in steps}
+            outcomes = {step: [s for s in step.condition_ids._specs() if s[0] == "call_outcome"] for step in steps}
             for enrollment in enrollments:
                 done = set(enrollment._done_touches().step_id.ids)
                 options = [
-                    (step.id, step.condition_ids.mapped("condition_type"), enrollment.partner_id in contact_ok[step])
+                    (
+                        step.id,
+                        step.condition_ids.mapped("condition_type"),
+                        enrollment.partner_id in contact_ok[step]
+                        and unmet_condition(outcomes[step], facts[enrollment.id]) is None,
+                    )
                     for step in steps
                 ]
                 picked = pick_step(options, done, facts[enrollment.id])

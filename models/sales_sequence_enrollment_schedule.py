@@ -186,12 +186,14 @@ class SalesSequenceEnrollment(models.Model):
     def _values_after(self, step, sent_at, schedules):
         """The classic enrollment's values once `step` ran at `sent_at`: the next step at its slot, or finished."""
         self.ensure_one()
-        next_step = step._get_next_step(done_steps=self._done_touches().step_id)
+        next_step = self._next_step_after(step)
         if not next_step:
             return self._get_finish_values()
         values = self._schedule_step(next_step, sent_at, schedules)
         if values["state"] == "active":
-            if step.step_type in ("task", "call"):  # a person's step is done, not sent
+            if step.step_type == "branch":
+                values["state_reason"] = _("Branch '%(step)s'; next: '%(next)s'.", step=step.name, next=next_step.name)
+            elif step.step_type in ("task", "call"):  # a person's step is done, not sent
                 values["state_reason"] = _(
                     "Step '%(step)s' done; next: '%(next)s'.", step=step.name, next=next_step.name
                 )
@@ -238,7 +240,7 @@ class SalesSequenceEnrollment(models.Model):
             if enrollment.sequence_id.sequence_type == "smart":
                 enrollment._advance_smart(at, schedules, reason)
                 continue
-            next_step = step._get_next_step(done_steps=enrollment._done_touches().step_id)
+            next_step = enrollment._next_step_after(step)
             if not next_step:
                 enrollment._finish(reason)
                 continue

@@ -1,6 +1,7 @@
 from odoo import _, api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 
+from ..lib.conditions import branch_target
 from ..lib.variants import VariantStats, pick_winner
 from .sales_sequence_enrollment import DUE_STATES
 
@@ -11,6 +12,7 @@ STEP_TYPES = [
     ("task", "Task"),
     ("call", "Call Reminder"),
     ("sms", "SMS"),
+    ("branch", "Branch"),
 ]
 TEST_SUBJECT_PREFIX = "[TEST] "
 
@@ -127,6 +129,28 @@ class SalesSequenceStep(models.Model):
         string="Add Sender's Signature", default=True, help="End the email with the sender's Odoo signature."
     )
     is_first_step = fields.Boolean(compute="_compute_is_first_step")
+    # --- Call outcomes and branch steps (issue 20): fields of this block only ---
+    require_call_outcome = fields.Boolean(
+        help="Call: marking the call done needs a Call Outcome (connected, voicemail, ...).",
+    )
+    branch_yes_step_id = fields.Many2one(
+        "sales.sequence.step",
+        string="If Yes, Go To",
+        ondelete="set null",  # unlink() refuses to delete a target; the whole sequence's deletion may
+        help="Branch: the step the enrollment goes to when the conditions hold; empty ends the sequence. A later "
+        "step of the same sequence.",
+    )
+    branch_no_step_id = fields.Many2one(
+        "sales.sequence.step",
+        string="If No, Go To",
+        ondelete="set null",
+        help="Branch: the step the enrollment goes to otherwise; empty ends the sequence. A later step of the same "
+        "sequence.",
+    )
+    branch_label = fields.Char(string="Branch", compute="_compute_branch_label")
+    path_label = fields.Char(
+        string="Path", compute="_compute_branch_label", help="The branch path a step belongs to, if any."
+    )
 
     _sql_constraints = [
         (
@@ -143,6 +167,97 @@ class SalesSequenceStep(models.Model):
 
     def _immutable_field_message(self, field):
         return _("Sales Sequence: a step cannot move to another sequence. Copy the step there instead.")
+
+    # ------------------------------------------------------------------
+    # Branch steps
+    # ------------------------------------------------------------------
+
+    def _branch_targets(self):
+        """(yes position, no position) of this branch step, 0-based, None for "end the sequence"."""
+        self.ensure_one()
+        steps = list(self.sequence_id.step_ids)
+        return tuple(
+            steps.index(target) if target in steps else None
+            for target in (self.branch_yes_step_id, self.branch_no_step_id)
+        )
+
+    def _condition_question(self):
+        """The branch's conditions as a short question: 'Replied?'."""
+        self.ensure_one()
+        labels = dict(
+            self.env["sales.sequence.step.condition"]._fields["condition_type"]._description_selection(self.env)
+        )
+        return " & ".join(labels[condition.condition_type] for condition in self.condition_ids) or _("(no condition)")
+
+    def _target_label(self, target):
+        if not target:
+            return _("end")
+        return _("Step %(position)s '%(name)s'", position=target._get_position(), name=target.name)
+
+    @api.depends(
+        "step_type",
+        "condition_ids.condition_type",
+        "branch_yes_step_id",
+        "branch_no_step_id",
+        "sequence_id.step_ids.sequence",
+        "sequence_id.step_ids.branch_yes_step_id",
+        "sequence_id.step_ids.branch_no_step_id",
+    )
+    def _compute_branch_label(self):
+        for step in self:
+            step.branch_label = False
+            step.path_label = False
+        for sequence in self.sequence_id:
+            steps = list(sequence.step_ids)
+            paths = {step: [] for step in steps}
+            for position, branch in enumerate(steps):
+                if branch.step_type != "branch":
+                    continue
+                branch.branch_label = _(
+                    "Branch: %(question)s yes -> %(yes)s, no -> %(no)s",
+                    question=branch._condition_question(),
+                    yes=branch._target_label(branch.branch_yes_step_id),
+                    no=branch._target_label(branch.branch_no_step_id),
+                )
+                targets = branch._branch_targets()
+                for answer, label in ((True, _("yes")), (False, _("no"))):
+                    target, stop = branch_target(targets, answer)
+                    if target is None or target <= position:
+                        continue
+                    for follower in steps[target : stop if stop is not None else len(steps)]:
+                        paths[follower].append(f"{position + 1} {label}")
+            for step in steps:
+                if step in self:
+                    step.path_label = " / ".join(paths[step]) or False
+
+    @api.constrains("step_type", "branch_yes_step_id", "branch_no_step_id", "sequence")
+    def _check_branch_targets(self):
+        for branch in self.sequence_id.step_ids.filtered(lambda s: s.step_type == "branch"):
+            steps = list(branch.sequence_id.step_ids)
+            position = steps.index(branch)
+            for field_name in ("branch_yes_step_id", "branch_no_step_id"):
+                target = branch[field_name]
+                if not target:
+                    continue
+                field_label = branch._fields[field_name].get_description(self.env)["string"]
+                if target not in steps or steps.index(target) <= position:
+                    raise ValidationError(
+                        _(
+                            "Branch '%(branch)s', %(field)s: choose a step after the branch in the same sequence "
+                            "('%(target)s' is not one): a branch only goes forward, so no enrollment loops.",
+                            branch=branch.name,
+                            field=field_label,
+                            target=target.name,
+                        )
+                    )
+            if branch.branch_yes_step_id and branch.branch_yes_step_id == branch.branch_no_step_id:
+                raise ValidationError(
+                    _(
+                        "Branch '%(branch)s': If Yes, Go To and If No, Go To are the same; choose two different "
+                        "steps (or one step and an empty target, which ends the sequence).",
+                        branch=branch.name,
+                    )
+                )
 
     # ------------------------------------------------------------------
     # One placeholder language: {{ object.field }} in the body too
@@ -239,6 +354,19 @@ class SalesSequenceStep(models.Model):
                         step=label,
                     )
                 )
+        if self.step_type == "branch":
+            if self.sequence_id.sequence_type == "smart":
+                problems.append(
+                    _(
+                        "%(step)s: branch steps are for classic sequences (a smart sequence already picks its steps "
+                        "by behaviour); remove it or use step conditions.",
+                        step=label,
+                    )
+                )
+            if not self.condition_ids:
+                problems.append(_("%(step)s: add the condition the branch decides on (Conditions tab).", step=label))
+            if not self.branch_yes_step_id and not self.branch_no_step_id:
+                problems.append(_("%(step)s: choose where the branch goes (If Yes, Go To / If No, Go To).", step=label))
         problems.extend(self._placeholder_problems(label))
         problems.extend(self.condition_ids._get_activation_problems(label))
         return problems
@@ -344,6 +472,24 @@ class SalesSequenceStep(models.Model):
         return result
 
     def unlink(self):
+        pointing = self.search(
+            [
+                "|",
+                ("branch_yes_step_id", "in", self.ids),
+                ("branch_no_step_id", "in", self.ids),
+                ("id", "not in", self.ids),
+            ],
+            limit=1,
+        )
+        if pointing:
+            raise UserError(
+                _(
+                    "Step '%(target)s' is a target of the branch '%(branch)s': change the branch's If Yes / If No "
+                    "first, then delete the step.",
+                    target=(self & (pointing.branch_yes_step_id | pointing.branch_no_step_id))[:1].name,
+                    branch=pointing.name,
+                )
+            )
         waiting = self.env["sales.sequence.enrollment"].search([("step_id", "in", self.ids)])
         moved = waiting.grouped(
             lambda enrollment: enrollment.step_id._get_next_step(done_steps=enrollment._done_touches().step_id | self)

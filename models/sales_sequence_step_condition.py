@@ -1,4 +1,5 @@
 from odoo import _, api, fields, models
+from odoo.exceptions import ValidationError
 
 CONDITION_TYPES = [
     ("opened", "Previous email opened"),
@@ -8,6 +9,10 @@ CONDITION_TYPES = [
     ("replied", "Previous email replied"),
     ("not_replied", "Previous email not replied"),
     ("contact", "Contact matches"),
+    ("any_opened", "Any earlier email opened"),
+    ("any_clicked", "Any earlier email clicked"),
+    ("any_replied", "Any earlier email replied"),
+    ("call_outcome", "Last call's outcome is"),
 ]
 
 
@@ -28,6 +33,36 @@ class SalesSequenceStepCondition(models.Model):
     domain = fields.Char(
         string="Contact Conditions", default="[]", help="Used by 'Contact matches': the contact must match it."
     )
+    call_outcome_ids = fields.Many2many(
+        "sales.sequence.call.outcome",
+        string="Call Outcomes",
+        help="Used by 'Last call's outcome is': the outcome logged on the enrollment's last call must be one of these.",
+    )
+
+    @api.constrains("condition_type", "call_outcome_ids")
+    def _check_call_outcomes(self):
+        for condition in self:
+            if condition.condition_type == "call_outcome" and not condition.call_outcome_ids:
+                raise ValidationError(
+                    _(
+                        "Step '%(step)s', Call Outcomes: choose at least one outcome for the condition 'Last call's "
+                        "outcome is'.",
+                        step=condition.step_id.name,
+                    )
+                )
+
+    def _specs(self, contact_ok=True):
+        """The conditions as lib/conditions.py reads them: (type, payload) pairs, `contact_ok` being whether the
+        contact matches the contact conditions (searched by the caller)."""
+        specs = []
+        for condition in self:
+            if condition.condition_type == "contact":
+                specs.append(("contact", contact_ok))
+            elif condition.condition_type == "call_outcome":
+                specs.append(("call_outcome", tuple(condition.call_outcome_ids.ids)))
+            else:
+                specs.append((condition.condition_type, None))
+        return specs
 
     @api.constrains("condition_type", "domain")
     def _check_domain(self):

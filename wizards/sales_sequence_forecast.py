@@ -16,7 +16,17 @@ def plan_steps(sequence):
             PlanStep(step.id, interval if position else 0, step.step_type)
             for position, step in enumerate(sequence.step_ids)
         ]
-    return [PlanStep(step.id, step.delay_days, step.step_type) for step in sequence.step_ids]
+    return [
+        PlanStep(step.id, step.delay_days, step.step_type, *_branch_of(step))
+        if step.step_type == "branch"
+        else PlanStep(step.id, step.delay_days, step.step_type)
+        for step in sequence.step_ids
+    ]
+
+
+def _branch_of(step):
+    """(targets, conditions) of a branch step as the planner reads them."""
+    return step._branch_targets(), tuple(step.condition_ids._specs())
 
 
 class SalesSequenceForecast(models.TransientModel):
@@ -81,6 +91,7 @@ class SalesSequenceForecast(models.TransientModel):
             user_already_sent={day_start: Enrollment._count_sent_by_user(sequence.user_id, day_start, day_end)},
         )
         partner_of = {subject.id: partner for subject, partner in zip(subjects, partners, strict=True)}
+        answers = {True: _("yes"), False: _("no")}
         # What the cron would block: an SMS step for a contact without a valid mobile.
         sms_steps = set(steps.filtered(lambda s: s.step_type == "sms").ids)
         no_mobile = {}
@@ -100,6 +111,7 @@ class SalesSequenceForecast(models.TransientModel):
                     "step_id": item.step_id,
                     "planned_at": item.at,
                     "moved_by": moved.get(item.moved_by, False),
+                    "branch_answer": answers.get(item.answer, False),
                     "problem": item.problem
                     or (item.step_id in sms_steps and no_mobile.get(partner_of[item.enrollment_id].id))
                     or False,
@@ -109,6 +121,7 @@ class SalesSequenceForecast(models.TransientModel):
         )
         self.note = _(
             "%(count)s contacts, %(steps)s steps planned from now. Manual steps are assumed done the day they are due; "
+            "branches follow what is known now (an open, reply or call outcome not seen yet counts as 'no'); "
             "replies, bounces and conditions may end or skip steps.",
             count=len(partners),
             steps=len(planned),
@@ -124,8 +137,11 @@ class SalesSequenceForecast(models.TransientModel):
         return list(self.env["res.partner"].browse(ids)), None
 
     def _plan_enrollments(self, sequence, partners, enrollments, now):
-        """One PlanEnrollment per contact: a running enrollment from its waiting step, the others from step 1."""
+        """One PlanEnrollment per contact: a running enrollment from its waiting step, the others from step 1.
+        Branches are answered on what is known now (the cron's facts and contact conditions), see lib/planner.py."""
         steps = list(sequence.step_ids)
+        specs = self._branch_specs(sequence, partners)
+        facts = enrollments._behaviour_facts() if enrollments else {}
         subjects = []
         for position, partner in enumerate(partners):
             tz = partner.tz if sequence.use_contact_tz and partner.tz else None
@@ -141,13 +157,37 @@ class SalesSequenceForecast(models.TransientModel):
                         next_run_at=enrollment.next_run_at or None,
                         tz=tz,
                         mailbox=mailbox,
+                        facts=frozenset(facts.get(enrollment.id, ())),
+                        branch_specs=specs[partner],
+                        stops=frozenset(enrollment._path_stops(steps)),
                     )
                 )
                 continue
             # A contact not started yet: its enrollment id seeds the randomized times; a sample has none yet.
             subject_id = enrollment.id if enrollment else -partner.id
-            subjects.append(PlanEnrollment(subject_id, 0, now, tz=tz, mailbox=mailbox))
+            subjects.append(PlanEnrollment(subject_id, 0, now, tz=tz, mailbox=mailbox, branch_specs=specs[partner]))
         return subjects
+
+    def _branch_specs(self, sequence, partners):
+        """{partner: {branch position: its conditions with this contact's matches}}, one search per branch."""
+        specs = {partner: {} for partner in partners}
+        if sequence.sequence_type != "classic":
+            return specs
+        for position, step in enumerate(sequence.step_ids):
+            if step.step_type != "branch":
+                continue
+            conditions = step.condition_ids
+            owner = sequence.user_id
+            domain = conditions._contact_domain(owner)
+            matching = set(
+                # As the owner, as the cron judges it (models/sales_sequence_enrollment_gates.py).
+                conditions._partners_as(owner).search([("id", "in", [p.id for p in partners]), *domain]).ids
+                if domain
+                else (p.id for p in partners)
+            )
+            for partner in partners:
+                specs[partner][position] = tuple(conditions._specs(contact_ok=partner.id in matching))
+        return specs
 
     def _already_sent(self, schedule, now):
         start, end = schedule.day_bounds(now)
@@ -187,6 +227,11 @@ class SalesSequenceForecastLine(models.TransientModel):
     planned_at = fields.Datetime(string="Planned On", readonly=True)
     planned_end = fields.Datetime(compute="_compute_planned_end")
     moved_by = fields.Char(readonly=True, help="Why the step goes later than its delay says.")
+    branch_answer = fields.Char(
+        string="Branch Path",
+        readonly=True,
+        help="A branch: the path it takes on what is known now; behaviour not seen yet counts as 'no'.",
+    )
     problem = fields.Char(readonly=True)
 
     @api.depends("planned_at")
