@@ -33,6 +33,7 @@ MODELS = {
     "sales.sequence.step.condition": "Step condition",
     "sales.sequence.step.variant": "Email variant (A/B)",
     "sales.sequence.draft": "Draft (Needs Attention)",
+    "sales.sequence.call.outcome": "Call outcome (list)",
 }
 
 OPERATIONS = ("read", "write", "create", "unlink")
@@ -41,6 +42,9 @@ HISTORY_MODELS = ("sales.sequence.touch", "sales.sequence.event", "sales.sequenc
 SETTINGS_MODELS = ("sales.sequence.ruleset", "sales.sequence.ruleset.exclusion")
 # Drafts are made by the engine: their owner reads, edits and decides them, nobody creates or deletes them.
 DRAFT_MODELS = ("sales.sequence.draft",)
+# Lists shared by every company (no company field): read by every internal user (a call's assignee may have no
+# sequence rights), written by the Managers.
+CATALOG_MODELS = ("sales.sequence.call.outcome",)
 
 _NOTHING = dict.fromkeys(OPERATIONS, "-")
 _OWN = dict.fromkeys(OPERATIONS, "own")
@@ -58,10 +62,15 @@ _DRAFT_OWN = {"read": "own", "write": "own", "create": "-", "unlink": "-"}
 _DRAFT_ALL = {"read": "all", "write": "all", "create": "-", "unlink": "-"}
 
 
-def _role_cells(documents, history, settings, drafts=None):
+_CATALOG_READ = {"read": "all", "write": "-", "create": "-", "unlink": "-"}
+
+
+def _role_cells(documents, history, settings, drafts=None, catalog=None):
     cells = {}
     for model in MODELS:
-        if model in DRAFT_MODELS:
+        if model in CATALOG_MODELS:
+            cells[model] = catalog or _NOTHING
+        elif model in DRAFT_MODELS:
             cells[model] = drafts or _NOTHING
         elif model in HISTORY_MODELS:
             cells[model] = history
@@ -73,12 +82,12 @@ def _role_cells(documents, history, settings, drafts=None):
 RECORDS = {
     "public": _role_cells(_NOTHING, _NOTHING, _NOTHING),
     "portal": _role_cells(_NOTHING, _NOTHING, _NOTHING),
-    "internal": _role_cells(_NOTHING, _NOTHING, _NOTHING),
-    "user": _role_cells(_OWN, _HISTORY_OWN, _SETTINGS_READ_ALL, _DRAFT_OWN),
-    "user_2": _role_cells(_OWN, _HISTORY_OWN, _SETTINGS_READ_ALL, _DRAFT_OWN),
-    "manager": _role_cells(_ALL, _HISTORY_ALL, _ALL, _DRAFT_ALL),
+    "internal": _role_cells(_NOTHING, _NOTHING, _NOTHING, catalog=_CATALOG_READ),
+    "user": _role_cells(_OWN, _HISTORY_OWN, _SETTINGS_READ_ALL, _DRAFT_OWN, _CATALOG_READ),
+    "user_2": _role_cells(_OWN, _HISTORY_OWN, _SETTINGS_READ_ALL, _DRAFT_OWN, _CATALOG_READ),
+    "manager": _role_cells(_ALL, _HISTORY_ALL, _ALL, _DRAFT_ALL, _ALL),
     # "own" for settings: those of the user's own company.
-    "other_company": _role_cells(_OWN, _HISTORY_OWN, _SETTINGS_READ_OWN, _DRAFT_OWN),
+    "other_company": _role_cells(_OWN, _HISTORY_OWN, _SETTINGS_READ_OWN, _DRAFT_OWN, _CATALOG_READ),
 }
 
 # A sequence a Sequences Manager shares with the team (``shared``, rule_sales_sequence_shared and the like): what

@@ -23,6 +23,7 @@ READ_FIELD = {
     "sales.sequence.step.condition": "condition_type",
     "sales.sequence.step.variant": "name",
     "sales.sequence.draft": "subject",
+    "sales.sequence.call.outcome": "name",
 }
 WRITE_VALUES = {
     "sales.sequence": {"description": "Edited"},
@@ -37,6 +38,7 @@ WRITE_VALUES = {
     "sales.sequence.step.condition": {"condition_type": "contact"},
     "sales.sequence.step.variant": {"name": "Edited"},
     "sales.sequence.draft": {"subject": "Edited"},
+    "sales.sequence.call.outcome": {"name": "Edited"},
 }
 
 
@@ -170,6 +172,7 @@ class AccessCommon(SalesSequenceCommon):
             "sales.sequence.draft": sequence.env["sales.sequence.draft"]
             .sudo()
             .search([("sequence_id", "=", sequence.id)], limit=1),
+            "sales.sequence.call.outcome": sequence.env.ref("sales_sequence.call_outcome_busy"),
         }[model].sudo(False)
 
     def create_values(self, sequence, model):
@@ -200,6 +203,8 @@ class AccessCommon(SalesSequenceCommon):
             return {"step_id": sudo_sequence.step_ids[0].id, "condition_type": "contact", "domain": "[]"}
         if model == "sales.sequence.step.variant":
             return {"step_id": sudo_sequence.step_ids[0].id, "name": "C", "subject": "C", "body_html": "<p>C</p>"}
+        if model == "sales.sequence.call.outcome":
+            return {"name": f"Outcome {self.env['sales.sequence.call.outcome'].sudo().search_count([])}"}
         if model == "sales.sequence.draft":
             return {
                 "enrollment_id": sudo_sequence.enrollment_ids[0].id,
