@@ -471,7 +471,8 @@ class SalesSequenceStep(models.Model):
             waiting._reschedule()
         return result
 
-    def unlink(self):
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_branch_target(self):
         pointing = self.search(
             [
                 "|",
@@ -490,6 +491,8 @@ class SalesSequenceStep(models.Model):
                     branch=pointing.name,
                 )
             )
+
+    def unlink(self):
         waiting = self.env["sales.sequence.enrollment"].search([("step_id", "in", self.ids)])
         moved = waiting.grouped(
             lambda enrollment: enrollment.step_id._get_next_step(done_steps=enrollment._done_touches().step_id | self)

@@ -116,11 +116,11 @@ class TestBranchSteps(BranchCommon):
             branch.branch_yes_step_id = sequence.step_ids[0]
         with self.assertRaisesRegex(ValidationError, "the same"):
             branch.branch_yes_step_id = branch.branch_no_step_id
+        with self.assertRaisesRegex(ValidationError, "If Yes, Go To"):
+            sequence.step_ids[2].sequence = 1  # moving the target before the branch would loop
         other = self._mixed_sequence([{"name": "Elsewhere"}], name="Other")
         with self.assertRaisesRegex(ValidationError, "If No, Go To"):
             branch.branch_no_step_id = other.step_ids
-        with self.assertRaisesRegex(ValidationError, "If Yes, Go To"):
-            sequence.step_ids[2].sequence = 1  # moving the target before the branch would loop
         with self.assertRaisesRegex(UserError, "target of the branch"):
             sequence.step_ids[4].unlink()
 

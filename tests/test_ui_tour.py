@@ -243,3 +243,58 @@ class TestAttentionTour(HttpCase):
         )
         self.assertEqual(held.state, "active", "released for the next run")
         self.assertIn("Send Now", held.state_reason)
+
+
+@tagged("post_install", "-at_install", "sales_sequence")
+class TestBranchTour(HttpCase):
+    """In Chromium: a branch step added in the sequence form and shown in the step list; a sequence call marked
+    done from the contact's chatter with its outcome (issue 20, items 2 and 3)."""
+
+    def test_branch_step_and_call_outcome(self):
+        rep = new_test_user(
+            self.env,
+            login="tour_branch",
+            name="Tour Branch",
+            email="tour.branch@test.example.com",
+            groups="base.group_user,sales_team.group_sale_salesman",
+        )
+        sequence = (
+            self.env["sales.sequence"]
+            .with_user(rep)
+            .create(
+                {
+                    "name": "Branch cadence",
+                    "step_ids": [
+                        Command.create(
+                            {
+                                "name": "Intro call",
+                                "sequence": 10,
+                                "step_type": "call",
+                                "activity_summary": "Intro call",
+                                "require_call_outcome": True,
+                            }
+                        ),
+                        Command.create({"name": "Decide", "sequence": 20, "subject": "D", "body_html": "<p>D</p>"}),
+                        Command.create({"name": "Thanks", "sequence": 30, "delay_days": 1, "body_html": "<p>T</p>"}),
+                        Command.create({"name": "Nudge", "sequence": 40, "delay_days": 2, "body_html": "<p>N</p>"}),
+                    ],
+                }
+            )
+        )
+        self.start_tour(
+            f"/odoo/action-sales_sequence.action_sales_sequence/{sequence.id}",
+            "sales_sequence_branch_tour",
+            login="tour_branch",
+        )
+        branch = sequence.step_ids.filtered(lambda s: s.step_type == "branch")
+        self.assertEqual(branch.branch_yes_step_id.name, "Thanks")
+        self.assertEqual(branch.condition_ids.condition_type, "any_replied")
+
+        contact = self.env["res.partner"].create({"name": "Callie Call", "email": "callie@example.com"})
+        sequence.action_activate()
+        enrollment, _refusals = sequence._enroll_partners(contact)
+        with freeze_time(enrollment.next_run_at):
+            self.env.ref("sales_sequence.ir_cron_run_sequences").method_direct_trigger()
+        self.assertTrue(contact.activity_ids)
+        self.start_tour(f"/odoo/contacts/{contact.id}", "sales_sequence_call_outcome_tour", login="tour_branch")
+        self.assertEqual(enrollment.touch_ids.call_outcome_id, self.env.ref("sales_sequence.call_outcome_connected"))
