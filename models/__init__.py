@@ -43,3 +43,5 @@ from . import sales_sequence_draft
 from . import mail_activity
 from . import fetchmail_server
 from . import sales_sequence_mailbox
+from . import sales_sequence_enrollment_attention
+from . import sales_sequence_attention
