@@ -122,7 +122,7 @@ class SalesSequenceAttention(models.Model):
                    coalesce(e.state_reason, ''), coalesce(e.date_done, e.write_date)
               FROM sales_sequence_enrollment e
              WHERE e.active AND (e.state = 'blocked' OR (
-                   e.state = 'bounced' AND NOT coalesce(e.attention_dismissed, FALSE)
+                   NOT coalesce(e.attention_dismissed, FALSE) AND e.state = 'bounced'
                    AND e.date_done >= (now() AT TIME ZONE 'UTC') - %(bounced_days)s))
             """,
                 slots=KIND_SLOTS,
