@@ -33,6 +33,8 @@ except ImportError:  # imported as a top-level module (PYTHONPATH=lib), as the p
 __all__ = [
     "MIN_STEP_GAP",
     "MOVED_BY_DAILY_LIMIT",
+    "MOVED_BY_HOURLY_LIMIT",
+    "MOVED_BY_MINUTE_LIMIT",
     "MOVED_BY_OWNER_LEAVE",
     "PlanEnrollment",
     "PlanStep",
@@ -49,6 +51,11 @@ MIN_STEP_GAP = timedelta(minutes=5)
 MOVED_BY_DAILY_LIMIT = "daily_limit"
 MOVED_BY_USER_LIMIT = "user_limit"
 MOVED_BY_OWNER_LEAVE = "owner_leave"
+MOVED_BY_HOURLY_LIMIT = "hourly_limit"
+MOVED_BY_MINUTE_LIMIT = "minute_limit"
+
+HOUR = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
 
 # The only step kind that goes through the mailbox, hence the only one the daily limit counts.
 EMAIL_KIND = "email"
@@ -151,6 +158,9 @@ def plan(
     max_items=100000,
     user_limit=0,
     user_already_sent=None,
+    hourly_limit=0,
+    minute_limit=0,
+    recent_sent=None,
 ):
     """The dated plan of every remaining step of every enrollment of one sequence, as the cron would run it.
 
@@ -161,6 +171,9 @@ def plan(
     already_sent: {(mailbox, day start as given by schedule.day_bounds(x)[0]): emails already sent that day}.
     user_limit: emails per day of the owner's sequences, all mailboxes together (the cron checks it after the
     mailbox's limit), 0 for no limit; user_already_sent: {day start: emails the owner already sent that day}.
+    hourly_limit, minute_limit: emails per mailbox and clock hour (UTC) or minute, 0 for no limit; the cron checks
+    them before the daily ones and queues what is over to the next hour or minute. recent_sent: {(mailbox, "hour" or
+    "minute", its start): emails already sent in that hour or minute}.
     leaves: the owner's leaves, (start, end) naive UTC pairs, half-open, overlapping allowed.
     max_items: the plan stops after this many items (the earliest ones): a full list may be truncated.
 
@@ -170,12 +183,23 @@ def plan(
     for name, value in (
         ("daily limit", daily_limit),
         ("user limit", user_limit),
+        ("hourly limit", hourly_limit),
+        ("per-minute limit", minute_limit),
         ("maximum number of items", max_items),
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"The {name} must be a whole number, at least 0; got {value!r}.")
     planner = _Planner(schedule, tuple(steps), now, randomize, daily_limit, already_sent, leaves, max_items)
     planner.user_limit, planner.user_sent = user_limit, dict(user_already_sent or {})
+    planner.rate_limits = tuple(
+        (limit, unit, reason)
+        for limit, unit, reason in (
+            (hourly_limit, "hour", MOVED_BY_HOURLY_LIMIT),
+            (minute_limit, "minute", MOVED_BY_MINUTE_LIMIT),
+        )
+        if limit
+    )
+    planner.recent_sent = dict(recent_sent or {})
     return planner.run(enrollments)
 
 
@@ -242,6 +266,9 @@ class _Planner:
         # The owner's limit: one owner per sequence, so one counter per day (plan() sets both).
         self.user_limit = 0
         self.user_sent = {}
+        # The mailbox's hourly and per-minute limits: ((limit, "hour" or "minute", reason), ...); plan() sets them.
+        self.rate_limits = ()
+        self.recent_sent = {}
         self.leave_starts, self.leave_ends = _leave_index(leaves)
         self.max_items = max_items
         self.enrollments = {}
@@ -311,7 +338,9 @@ class _Planner:
 
     def _queue(self, enrollment, step_index, at):
         """Put a fresh send in the heap, as a group of its own."""
-        limited = bool(self.daily_limit or self.user_limit) and self.steps[step_index].kind == EMAIL_KIND
+        limited = (
+            bool(self.daily_limit or self.user_limit or self.rate_limits) and self.steps[step_index].kind == EMAIL_KIND
+        )
         member = (enrollment.id, step_index, next(self.serial), None)
         group = _Group(at, enrollment.mailbox, enrollment.tz or None, self._seed(enrollment), limited, [member])
         self._push(group)
@@ -332,6 +361,14 @@ class _Planner:
             self._move(group, leave_end, MOVED_BY_OWNER_LEAVE)
             return
         if group.limited:
+            buckets = []
+            for limit, unit, reason in self.rate_limits:  # before the daily limits, as the cron checks them
+                start = _bucket_start(at, unit)
+                bucket = (group.mailbox, unit, start)
+                if self.recent_sent.get(bucket, 0) >= limit:
+                    self._move(group, start + (HOUR if unit == "hour" else MINUTE), reason)
+                    return
+                buckets.append(bucket)
             day_start, next_day_start = self._day(at)
             counter = (group.mailbox, day_start)
             if self.daily_limit and self.sent.get(counter, 0) >= self.daily_limit:
@@ -342,6 +379,8 @@ class _Planner:
                 return
             self.sent[counter] = self.sent.get(counter, 0) + 1
             self.user_sent[day_start] = self.user_sent.get(day_start, 0) + 1
+            for bucket in buckets:
+                self.recent_sent[bucket] = self.recent_sent.get(bucket, 0) + 1
         self._send_first(group)
 
     def _leave_end(self, at):
@@ -450,6 +489,13 @@ class _Planner:
         step_id = self.steps[step_index].id
         problem = PlannedStep(enrollment_id, step_id, step_index, None, moved_by=moved_by, problem=str(error))
         self.planned.append(problem)
+
+
+def _bucket_start(at, unit):
+    """The start of the clock hour or minute (naive UTC) holding `at`, as the cron counts it."""
+    if unit == "hour":
+        return at.replace(minute=0, second=0, microsecond=0)
+    return at.replace(second=0, microsecond=0)
 
 
 def _merge(first, second, serial):

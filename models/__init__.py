@@ -45,3 +45,8 @@ from . import fetchmail_server
 from . import sales_sequence_mailbox
 from . import sales_sequence_call_outcome
 from . import sales_sequence_enrollment_branch
+from . import sales_sequence_enrollment_attention
+from . import sales_sequence_attention
+from . import sales_sequence_step_safety
+from . import sales_sequence_safety
+from . import sales_sequence_enrollment_safety

@@ -194,6 +194,7 @@ class SalesSequenceEnrollment(models.Model):
         ready = on_time._exclude_by_rules(sequence)._exit_by_criteria(sequence)
         if sequence.sequence_type == "classic":
             ready = ready._skip_unmet_conditions(step, now, schedules)
+        ready = ready._gate_missing_data(step, now, schedules)
         if ready:
             getattr(ready, f"_run_{step.step_type}")(step, now, schedules)
         self._wake_cron_for_due()

@@ -22,6 +22,8 @@ EVENT_TYPES = [
     ("expire", "Draft expired"),
     ("reply_hold", "Held: the contact replied"),
     ("branch", "Branch taken"),
+    ("close", "Closed after a reply"),
+    ("safety_hold", "Held by a safety rule"),
 ]
 # What an event says about the contact: (last contacted mode, last activity type), None keeping the current value.
 # "open" and "click" only turn a "no reply" into "opened but no reply" (see _update_last_contacted).

@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from odoo import _, api, fields, models
+from odoo.exceptions import ValidationError
 from odoo.tools import format_date
 
 from .company_default import company_default
@@ -55,6 +56,23 @@ class SalesSequenceRuleset(models.Model):
         help="Off: a sequence holds its sends while its owner is on leave (the owner's time off in Odoo) and goes on "
         "when they are back.",
     )
+    # Safety rules: the bounce-rate hold of a sequence's first step (models/sales_sequence_safety.py).
+    bounce_hold_rate = fields.Float(
+        string="Hold First Step Above (%)",
+        default=8.0,
+        help="A sequence whose emails of the last 24 hours bounced above this rate holds its first step until its "
+        "owner releases it; later steps go on. 0: no such rule.",
+    )
+    bounce_warning_rate = fields.Float(
+        string="Warn Above (%)",
+        default=4.0,
+        help="Above this 24 h bounce rate the owner is warned, once a day. 0: no warning.",
+    )
+    bounce_min_sends = fields.Integer(
+        string="Minimum Emails",
+        default=20,
+        help="The bounce rate counts only once a sequence sent this many emails in the last 24 hours.",
+    )
 
     _sql_constraints = [
         ("reenrollment_days_positive", "CHECK(reenrollment_days >= 0)", "The cooldown cannot be negative."),
@@ -63,7 +81,26 @@ class SalesSequenceRuleset(models.Model):
             "CHECK(reply_cooldown_days >= 0)",
             "The days after a reply cannot be negative.",
         ),
+        (
+            "bounce_rates_valid",
+            "CHECK(bounce_hold_rate >= 0 AND bounce_hold_rate <= 100 AND bounce_warning_rate >= 0 "
+            "AND bounce_warning_rate <= 100 AND bounce_min_sends >= 0)",
+            "Bounce rates are percentages between 0 and 100, and the minimum of emails cannot be negative.",
+        ),
     ]
+
+    @api.constrains("bounce_hold_rate", "bounce_warning_rate")
+    def _check_bounce_warning_below_hold(self):
+        for rules in self:
+            if rules.bounce_hold_rate and rules.bounce_warning_rate > rules.bounce_hold_rate:
+                raise ValidationError(
+                    _(
+                        "Warn Above (%%): %(warning)s%% is above the hold threshold %(hold)s%%. Set the warning "
+                        "below Hold First Step Above (%%), or 0 for no warning.",
+                        warning=rules.bounce_warning_rate,
+                        hold=rules.bounce_hold_rate,
+                    )
+                )
 
     @api.model
     def _get_default(self, company):

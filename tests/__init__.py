@@ -21,3 +21,5 @@ from . import test_personalization
 from . import test_report
 from . import test_first_week
 from . import test_branch
+from . import test_attention
+from . import test_safety

@@ -34,10 +34,13 @@ MODELS = {
     "sales.sequence.step.variant": "Email variant (A/B)",
     "sales.sequence.draft": "Draft (Needs Attention)",
     "sales.sequence.call.outcome": "Call outcome (list)",
+    "sales.sequence.attention": "Needs Attention row",
 }
 
 OPERATIONS = ("read", "write", "create", "unlink")
 HISTORY_MODELS = ("sales.sequence.touch", "sales.sequence.event", "sales.sequence.refusal")
+# Needs Attention (a SQL view): read like history, its rows acted on through their buttons.
+ATTENTION_MODELS = ("sales.sequence.attention",)
 # Company-wide settings: read by every Sequences User of the company, managed by the Managers.
 SETTINGS_MODELS = ("sales.sequence.ruleset", "sales.sequence.ruleset.exclusion")
 # Drafts are made by the engine: their owner reads, edits and decides them, nobody creates or deletes them.
@@ -72,7 +75,7 @@ def _role_cells(documents, history, settings, drafts=None, catalog=None):
             cells[model] = catalog or _NOTHING
         elif model in DRAFT_MODELS:
             cells[model] = drafts or _NOTHING
-        elif model in HISTORY_MODELS:
+        elif model in HISTORY_MODELS or model in ATTENTION_MODELS:
             cells[model] = history
         else:
             cells[model] = settings if model in SETTINGS_MODELS else documents
@@ -124,9 +127,18 @@ BUTTONS = {
         "action_open_test_run",
         "action_export_json",
         "action_copy_to_mine",
+        "action_release_bounce_hold",
     ),
     "sales.sequence.step": ("action_preview",),
     "sales.sequence.draft": ("action_approve", "action_skip", "action_send"),
+    "sales.sequence.attention": (
+        "action_approve",
+        "action_resume",
+        "action_close",
+        "action_mark_done",
+        "action_dismiss",
+        "action_open",
+    ),
     "sales.sequence.test.run": ("action_run",),
     "sales.sequence.share": ("action_import",),
     "sales.sequence.enrollment": (
@@ -136,6 +148,8 @@ BUTTONS = {
         "action_view_touches",
         "action_send_now",
         "action_send_now_ignore_limits",
+        "action_close_after_reply",
+        "action_dismiss_attention",
     ),
     "sales.sequence.enroll.wizard": ("action_enroll",),
     "sales.sequence.import.wizard": ("action_import",),

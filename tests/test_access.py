@@ -24,6 +24,7 @@ READ_FIELD = {
     "sales.sequence.step.variant": "name",
     "sales.sequence.draft": "subject",
     "sales.sequence.call.outcome": "name",
+    "sales.sequence.attention": "reason",
 }
 WRITE_VALUES = {
     "sales.sequence": {"description": "Edited"},
@@ -39,6 +40,7 @@ WRITE_VALUES = {
     "sales.sequence.step.variant": {"name": "Edited"},
     "sales.sequence.draft": {"subject": "Edited"},
     "sales.sequence.call.outcome": {"name": "Edited"},
+    "sales.sequence.attention": {"reason": "Edited"},
 }
 
 
@@ -173,6 +175,9 @@ class AccessCommon(SalesSequenceCommon):
             .sudo()
             .search([("sequence_id", "=", sequence.id)], limit=1),
             "sales.sequence.call.outcome": sequence.env.ref("sales_sequence.call_outcome_busy"),
+            "sales.sequence.attention": sequence.env["sales.sequence.attention"]
+            .sudo()
+            .search([("sequence_id", "=", sequence.id)], limit=1),
         }[model].sudo(False)
 
     def create_values(self, sequence, model):
@@ -205,6 +210,8 @@ class AccessCommon(SalesSequenceCommon):
             return {"step_id": sudo_sequence.step_ids[0].id, "name": "C", "subject": "C", "body_html": "<p>C</p>"}
         if model == "sales.sequence.call.outcome":
             return {"name": f"Outcome {self.env['sales.sequence.call.outcome'].sudo().search_count([])}"}
+        if model == "sales.sequence.attention":
+            return {"reason": "New"}
         if model == "sales.sequence.draft":
             return {
                 "enrollment_id": sudo_sequence.enrollment_ids[0].id,
@@ -218,7 +225,7 @@ class AccessCommon(SalesSequenceCommon):
         if model == "sales.sequence":
             values = self.create_values(sequence, model)
             return self.env[model].sudo().create(dict(values, name="Disposable")).sudo(False)
-        if model in access_matrix.HISTORY_MODELS or model in access_matrix.DRAFT_MODELS:
+        if model in (*access_matrix.HISTORY_MODELS, *access_matrix.DRAFT_MODELS, *access_matrix.ATTENTION_MODELS):
             return self.target(sequence, model)
         return self.env[model].sudo().create(self.create_values(sequence, model)).sudo(False)
 
@@ -300,6 +307,8 @@ class TestAccessMatrix(AccessCommon):
                     }
                 )
             return getattr(draft.with_user(user), method)()
+        if model == "sales.sequence.attention":
+            return getattr(self._attention_row(method).with_user(user), method)()
         record = {
             "sales.sequence": self.seq_a,
             "sales.sequence.step": self.seq_a.step_ids[:1],
@@ -307,6 +316,35 @@ class TestAccessMatrix(AccessCommon):
             "res.partner": self.contacts[:1],
         }[model]
         return getattr(record.with_user(user), method)()
+
+    def _attention_row(self, method):
+        """The first Sequences User's Needs Attention row the button acts on, made (as the engine would) inside the
+        attempt's savepoint."""
+        enrollment = self.seq_a.sudo().enrollment_ids[:1]
+        if method in ("action_resume", "action_close"):
+            self.env["sales.sequence.event"]._record(enrollment, "reply", "Re: hi")
+            enrollment._pause("Replied.")
+            kind = "reply"
+        elif method == "action_mark_done":
+            activity = enrollment.activity_schedule(
+                "mail.mail_activity_data_call", summary="Call", user_id=self.user_sales.id
+            )
+            self.env["sales.sequence.touch"].sudo().create(
+                {
+                    "enrollment_id": enrollment.id,
+                    "step_id": self.seq_a.step_ids[1].id,
+                    "kind": "call",
+                    "activity_id": activity.id,
+                }
+            )
+            kind = "call"
+        elif method == "action_dismiss":
+            enrollment._end("bounced", "Bounced.")
+            kind = "bounced"
+        else:
+            kind = "approval"
+        Attention = self.env["sales.sequence.attention"].sudo()
+        return Attention.search([("sequence_id", "=", self.seq_a.id), ("kind", "=", kind)], limit=1).sudo(False)
 
     def test_shared_matrix(self):
         """A sequence the manager shares: the team reads it and its content and copies it, never edits it."""

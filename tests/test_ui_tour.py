@@ -298,3 +298,42 @@ class TestBranchTour(HttpCase):
         self.assertTrue(contact.activity_ids)
         self.start_tour(f"/odoo/contacts/{contact.id}", "sales_sequence_call_outcome_tour", login="tour_branch")
         self.assertEqual(enrollment.touch_ids.call_outcome_id, self.env.ref("sales_sequence.call_outcome_connected"))
+
+
+@tagged("post_install", "-at_install", "sales_sequence")
+class TestNeedsAttentionTour(HttpCase):
+    """In Chromium: Sequences > Needs Attention counts each kind in its group header, and a reply is resumed in one
+    click (issue 20, item 3)."""
+
+    def test_counts_and_resume_a_reply(self):
+        rep = new_test_user(
+            self.env,
+            login="tour_day",
+            name="Tour Day",
+            email="tour.day@test.example.com",
+            groups="base.group_user,sales_team.group_sale_salesman",
+        )
+        sequence = (
+            self.env["sales.sequence"]
+            .with_user(rep)
+            .create(
+                {
+                    "name": "Day cadence",
+                    "step_ids": [
+                        Command.create({"name": "Intro", "subject": "Hello", "body_html": "<p>Hi</p>"}),
+                        Command.create({"name": "Again", "delay_days": 2, "body_html": "<p>Again</p>"}),
+                    ],
+                }
+            )
+        )
+        sequence.action_activate()
+        contacts = self.env["res.partner"].create(
+            [{"name": "Rita Replied", "email": "rita@example.com"}, {"name": "Bob Blocked", "email": "bob@example.com"}]
+        )
+        replied, blocked = sequence._enroll_partners(contacts)[0]
+        self.env["sales.sequence.event"]._record(replied, "reply", "Re: Hello")
+        replied._pause("Replied today.", next_run_at=False)
+        blocked._block("The contact has no email address.")
+        self.start_tour("/odoo/crm", "sales_sequence_needs_attention_tour", login="tour_day")
+        self.assertEqual(replied.state, "active", "resumed from Needs Attention")
+        self.assertEqual(blocked.state, "blocked")

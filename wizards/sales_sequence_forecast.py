@@ -1,8 +1,11 @@
+from datetime import timedelta
+
 from odoo import _, api, fields, models
 from odoo.tools import SQL
 
 from ..lib.planner import PlanEnrollment, PlanStep, plan
 from ..lib.send_schedule import ScheduleError
+from ..models.sales_sequence_enrollment_safety import hour_start, minute_start
 
 FORECAST_SAMPLE = 200
 
@@ -89,6 +92,10 @@ class SalesSequenceForecast(models.TransientModel):
             # The same per-user limit the run cron applies (sales_sequence_enrollment_limits.py).
             user_limit=Enrollment._max_emails_per_user(),
             user_already_sent={day_start: Enrollment._count_sent_by_user(sequence.user_id, day_start, day_end)},
+            # The mailbox's hourly and per-minute limits (models/sales_sequence_enrollment_safety.py).
+            hourly_limit=sequence.hourly_limit,
+            minute_limit=sequence.minute_limit,
+            recent_sent=self._recent_sent(sequence, now),
         )
         partner_of = {subject.id: partner for subject, partner in zip(subjects, partners, strict=True)}
         answers = {True: _("yes"), False: _("no")}
@@ -102,6 +109,8 @@ class SalesSequenceForecast(models.TransientModel):
             "daily_limit": _("Daily limit"),
             "user_limit": _("Daily limit per user"),
             "owner_leave": _("Owner on leave"),
+            "hourly_limit": _("Hourly limit"),
+            "minute_limit": _("Per-minute limit"),
         }
         self.env["sales.sequence.forecast.line"].create(
             [
@@ -201,6 +210,28 @@ class SalesSequenceForecast(models.TransientModel):
             )
         )
         return {(mailbox, start): count for mailbox, count in self.env.cr.fetchall()}
+
+    def _recent_sent(self, sequence, now):
+        """{(mailbox, "hour" or "minute", its start): emails sent} for this clock hour and minute, when the sequence
+        limits them (lib/planner.py, plan's recent_sent)."""
+        buckets = []
+        if sequence.hourly_limit:
+            buckets.append(("hour", hour_start(now), timedelta(hours=1)))
+        if sequence.minute_limit:
+            buckets.append(("minute", minute_start(now), timedelta(minutes=1)))
+        recent = {}
+        self.env["sales.sequence.touch"].flush_model()
+        for unit, start, size in buckets:
+            self.env.cr.execute(
+                SQL(
+                    "SELECT mailbox, count(*) FROM sales_sequence_touch WHERE date >= %s AND date < %s "
+                    "AND failed IS NOT TRUE AND mailbox IS NOT NULL GROUP BY mailbox",
+                    start,
+                    start + size,
+                )
+            )
+            recent.update({(mailbox, unit, start): count for mailbox, count in self.env.cr.fetchall()})
+        return recent
 
     def _owner_leaves(self, sequence, now):
         if sequence.ruleset_id.send_when_owner_absent:

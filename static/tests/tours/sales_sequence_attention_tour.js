@@ -45,3 +45,38 @@ registry.category("web_tour.tours").add("sales_sequence_send_now_tour", {
         },
     ],
 });
+
+// Sequences > Needs Attention: the kinds counted in their group headers, and a reply resumed in one click.
+registry.category("web_tour.tours").add("sales_sequence_needs_attention_tour", {
+    url: "/odoo/crm",
+    steps: () => [
+        {
+            content: "Open the Sequences menu",
+            trigger: ".o_menu_sections button:contains(Sequences), .o_menu_sections a:contains(Sequences)",
+            run: "click",
+        },
+        {
+            content: "Sequences > Needs Attention",
+            trigger: ".dropdown-item:contains(Needs Attention)",
+            run: "click",
+        },
+        {
+            content: "The blocked enrollment is counted",
+            trigger: ".o_group_name:contains(Blocked enrollment (1))",
+        },
+        {
+            content: "The reply is counted; open its group",
+            trigger: ".o_group_name:contains(Reply to handle (1))",
+            run: "click",
+        },
+        {
+            content: "Resume the enrollment the reply paused",
+            trigger: ".o_data_row:contains(Rita Replied) button[name=action_resume]",
+            run: "click",
+        },
+        {
+            content: "It is resumed",
+            trigger: ".o_notification:contains(Resumed)",
+        },
+    ],
+});
