@@ -1,9 +1,6 @@
-import logging
 import math
 
 from odoo import _, api, fields, models
-
-_logger = logging.getLogger(__name__)
 
 # Settings > CRM > Sales Sequences > Parallel senders: the run cron jobs kept, each one sender at a time.
 PARALLEL_SENDERS_PARAM = "sales_sequence.parallel_senders"

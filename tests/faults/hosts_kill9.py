@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+"""Fault (f): two Odoo hosts on one database: throughput of 1 vs 2 server processes, and kill -9 of either host
+(or of one of its cron workers) at random moments; every step still goes exactly once.
+
+What it proves: the parallelism of the sends holds across separate Odoo server processes sharing one PostgreSQL,
+as it would across hosts (Settings > Parallel senders: that many run cron jobs, each run by one cron worker at a
+time on whichever host is free; the due enrollments shared chunk by chunk with FOR NO KEY UPDATE SKIP LOCKED), and
+that a host dying at any moment loses nothing and repeats nothing.
+
+How:
+  * a database of its own (sales_sequence_faults_hosts_kill9_<pid>), one-step sequences on a send calendar open
+    24/7 (shell_tasks.py setup), the mail queue off (what is measured and killed is the run jobs; each email's one
+    outgoing mail.mail row is what they must leave);
+  * two separate `odoo-bin` servers, "host1" and "host2" (`--workers=1 --no-http --max-cron-threads=1` each: the
+    prefork master and one cron worker process; separate processes with their own data dir log, like two hosts);
+  * throughput: FAULTS_ENROLLMENTS (2000) contacts enrolled with the run jobs off, then host1 alone started and
+    the run jobs switched on: the time until every step ran gives emails queued per second; again with a new
+    sequence of as many contacts and both hosts (Parallel senders: 2, the default). The ratio is printed;
+    on this 2-core machine, shared with other work, expect well below 2x;
+  * kill -9: Parallel senders set to 3 (Settings, as an administrator: a third run job is made), both hosts
+    started again with 2 cron workers each; a third sequence whose contacts keep arriving in waves
+    (faultlib.WorkFeeder) while FAULTS_KILLS (10) kills land: each waits until a run job runs, sleeps a random
+    0.2..2 s, then kill -9 a cron worker of a random host (2 times in 3; its master respawns it) or the whole
+    host, master included (1 in 3; started again). Then both hosts drain the rest without faults.
+
+Assertions (SQL, faultlib.check_sequence) on all three sequences: per enrollment and step exactly one successful
+step run, one email in the enrollment's chatter and none without a step run, one mail.mail row, one note on the
+contact; every enrollment finished, none left due, blocked or paused.
+
+Run: tests/faults/hosts_kill9.py (or tools/run-faults hosts_kill9; tools/run-bench with BENCH_ONLY=hosts runs it
+for its figures). Env: FAULTS_ENROLLMENTS (2000), FAULTS_KILLS (10), FAULTS_WAVE (600), FAULTS_MAX_ENROLLMENTS
+(3000: the kill phase's), FAULTS_SEED, FAULTS_TIMEOUT (600 s), FAULTS_ADDON_REF, FAULTS_KEEP.
+Prints: faults hosts_kill9: rate_1=.. rate_2=.. ratio=.. kills=10 enrollments=.. duplicates=0 misses=0 ... OK
+"""
+
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("FAULTS_TIMEOUT", "600")
+os.environ.setdefault("FAULTS_STEPS", "1")
+import faultlib as F  # noqa: E402
+
+
+class Hosts:
+    """The Odoo servers as one, for faultlib.settle_and_check (it stops "the server" before the SQL checks)."""
+
+    def __init__(self, servers):
+        self.servers = servers
+
+    def stop(self):
+        for server in self.servers:
+            server.stop()
+
+    def log_count(self, needle):
+        return sum(server.log_count(needle) for server in self.servers)
+
+
+def active_run_crons(conn):
+    return [
+        row[0]
+        for row in F.query(
+            conn,
+            "SELECT c.id FROM ir_cron c JOIN ir_act_server a ON a.id = c.ir_actions_server_id "
+            "WHERE c.active AND a.state = 'code' AND a.code LIKE %s ORDER BY c.id",
+            ("%_cron_run_sequences%",),
+        )
+    ]
+
+
+def measure(run, conn, pg, db, ticker, servers, crons, tag, size):
+    """Enroll `size` contacts with the run jobs off, start `servers`, switch the run jobs on; emails per second
+    until every step ran."""
+    F.set_cron(conn, crons, False)
+    run.wait_until(lambda: not F.job_running(conn, crons), 60, "the run jobs stopped", 0.2)
+    setup = run.shell(pg, db, "setup", {"tag": tag, "size": size, "steps": 1}, log_name=f"shell-setup-{tag}.log")
+    seq = setup["sequence_id"]
+    ticker.set_sequences([seq])
+    for server in servers:
+        if not server.alive():
+            server.start()
+    for server in servers:
+        server.wait_workers(timeout=90)
+    started = time.monotonic()
+    F.set_cron(conn, crons, True)
+    run.wait_until(lambda: F.step_runs(conn, seq) >= size, max(run.remaining() - 120, 30), f"{tag}: all sent", 0.2)
+    seconds = time.monotonic() - started
+    rate = size / seconds
+    F.say(f"{tag}: {size} emails queued by {len(servers)} server process(es) in {seconds:.1f} s: {rate:.1f}/s")
+    return seq, rate
+
+
+def scenario(run):
+    pg = F.PgTarget()
+    db = f"{F.DB_PREFIX}hosts_kill9_{os.getpid()}"
+    kills_wanted = F.env_int("FAULTS_KILLS", 10)
+    size = run.size
+    run.install_db(pg, db)
+    conn = pg.connect(db)
+    run.on_cleanup(conn.close)
+    F.install_mail_log(conn)
+    crons = F.cron_ids(conn)
+    F.set_cron(conn, crons["mail"], False)
+    run_crons = active_run_crons(conn)
+    host1 = F.OdooServer(run, pg, db, cron_workers=1, label="host1")
+    host2 = F.OdooServer(run, pg, db, cron_workers=1, label="host2")
+    ticker = F.Ticker(pg, db, [], fast_clock=False)
+    run.on_cleanup(ticker.stop)
+    ticker.start()
+
+    # -- throughput: 1, then 2 server processes ------------------------------------------------------------
+    seq_one, rate_one = measure(run, conn, pg, db, ticker, [host1], run_crons, f"h1_{os.getpid()}", size)
+    seq_two, rate_two = measure(run, conn, pg, db, ticker, [host1, host2], run_crons, f"h2_{os.getpid()}", size)
+    ratio = rate_two / rate_one
+    F.say(f"throughput: 1 process {rate_one:.1f}/s, 2 processes {rate_two:.1f}/s, ratio {ratio:.2f}x")
+
+    # -- kill -9 of either host ----------------------------------------------------------------------------
+    F.set_cron(conn, run_crons, False)
+    for server in (host1, host2):
+        server.stop()
+    run.shell(pg, db, "settings", {"values": {"sales_sequence_parallel_senders": 3}})
+    run_crons = active_run_crons(conn)
+    if len(run_crons) != 3:
+        raise F.AssertionFailed(f"Parallel senders 3 left {len(run_crons)} active run jobs")
+    tag = f"hk{os.getpid()}"
+    setup = run.shell(pg, db, "setup", {"tag": tag, "size": F.env_int("FAULTS_WAVE", 600), "steps": 1})
+    seq = setup["sequence_id"]
+    ticker.set_sequences([seq])
+    feeder = F.WorkFeeder(
+        run,
+        pg,
+        db,
+        setup,
+        tag,
+        wave=F.env_int("FAULTS_WAVE", 600),
+        low=400,
+        limit=F.env_int("FAULTS_MAX_ENROLLMENTS", 3000),
+    )
+    hosts = [host1, host2]
+    for server in hosts:
+        server.cron_workers = 2
+        server.start()
+    F.set_cron(conn, run_crons, True)
+    kills = worker_kills = host_kills = mid_job = 0
+    started = time.monotonic()
+
+    def armed():
+        feeder.feed(conn)
+        return F.job_running(conn, run_crons) or (not F.open_enrollments(conn, seq) and not feeder.busy())
+
+    while kills < kills_wanted:
+        for server in hosts:
+            if not server.alive():
+                server.start()
+        for server in hosts:
+            server.wait_workers(timeout=90)
+        run.wait_until(armed, 90, "a run job running", 0.05)
+        run.sleep(run.rng.uniform(0.2, 2.0))
+        running = F.job_running(conn, run_crons)
+        server = run.rng.choice(hosts)
+        if run.rng.random() < 1 / 3:
+            server.kill_all()
+            host_kills += 1
+            what = f"{server.label} (master and workers)"
+        else:
+            pid = server.kill_worker()
+            if pid is None:
+                continue
+            worker_kills += 1
+            what = f"{server.label} cron worker {pid}"
+        kills += 1
+        mid_job += running
+        F.say(
+            f"kill {kills}/{kills_wanted}: {what}{' mid-job' if running else ''}; "
+            f"step runs {F.step_runs(conn, seq)} of {F.step_runs_due(conn, seq)}"
+        )
+    feeder.finish()
+    kill_time = time.monotonic() - started
+    F.say(f"{kills} kills in {kill_time:.0f} s ({mid_job} while a run job ran); draining")
+    for server in hosts:
+        if not server.alive():
+            server.start()
+    both = Hosts(hosts)
+    crons_now = dict(crons, run=run_crons)
+    check = F.settle_and_check(run, lambda: conn, seq, crons_now, ticker, both, None, False, precheck=True)
+    for measured in (seq_one, seq_two):
+        F.check_before_mail_queue(conn, measured, check)
+        check.merge(F.check_sequence(conn, measured, None, expect_sent=False))
+    return (
+        check,
+        [
+            ("rate_1", f"{rate_one:.1f}"),
+            ("rate_2", f"{rate_two:.1f}"),
+            ("ratio", f"{ratio:.2f}"),
+            ("kills", kills),
+        ],
+        [
+            ("mid_job", mid_job),
+            ("worker_kills", worker_kills),
+            ("host_kills", host_kills),
+            ("waves", feeder.waves),
+            ("odoo_job_timeouts", both.log_count("timed out")),
+            ("kill_phase_s", int(kill_time)),
+        ],
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(F.main("hosts_kill9", scenario, default_size=2000))
