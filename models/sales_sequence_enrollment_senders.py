@@ -131,18 +131,22 @@ class SalesSequenceEnrollment(models.Model):
     @api.model
     def _ensure_queue_job_channel(self):
         """The channel root.sales_sequence, made when queue_job is installed (XML data cannot name queue_job's
-        records without depending on it). Its capacity is the job runner's configuration, not this record's."""
+        records without depending on it), its capacity the parallel senders (queue_job's per-database channels;
+        a runner configured with `channels = ...` uses its own configuration instead)."""
         if not self._queue_job_installed():
             return None
         # sudo: a technical record of queue_job, made by the settings (administrators) or the cron.
         Channel = self.env["queue.job.channel"].sudo()
+        capacity = {"capacity": self._parallel_senders()} if "capacity" in Channel._fields else {}
         channel = Channel.search([("complete_name", "=", QUEUE_JOB_CHANNEL)], limit=1)
         if channel:
+            if capacity and channel.capacity != capacity["capacity"]:
+                channel.write(capacity)
             return channel
         root = self.env.ref("queue_job.channel_root", raise_if_not_found=False) or Channel.search(
             [("complete_name", "=", "root")], limit=1
         )
-        return Channel.create({"name": QUEUE_JOB_CHANNEL.split(".")[-1], "parent_id": root.id})
+        return Channel.create({"name": QUEUE_JOB_CHANNEL.split(".")[-1], "parent_id": root.id, **capacity})
 
     @api.model
     def _enqueue_run_jobs(self, now, chunk_size):

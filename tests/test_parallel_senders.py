@@ -149,6 +149,8 @@ class TestRunWithQueueJob(SalesSequenceCommon):
         ).execute()
         channel = self.env["queue.job.channel"].search([("complete_name", "=", "root.sales_sequence")])
         self.assertTrue(channel, "the channel is made when the option is saved")
+        if "capacity" in channel._fields:
+            self.assertEqual(channel.capacity, 2, "one job at a time per parallel sender")
         sequence = self._create_sequence(delays=(0,))
         with self.at(MONDAY_0700_UTC):
             sequence.action_activate()
