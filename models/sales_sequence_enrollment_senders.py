@@ -67,7 +67,7 @@ class SalesSequenceEnrollment(models.Model):
     def _sync_run_crons(self, count=None):
         """Keep `count` run cron jobs active (the setting by default): copies of the first made or unarchived up to
         `count`, those above archived. The first job is never touched: archiving it stops the sends, an
-        administrator's choice the setting does not undo."""
+        administrator's choice the setting does not undo (the others are archived with it at the next save)."""
         count = count or self._parallel_senders()
         by_position = self._run_cron_xmlids()
         first_data = by_position.get(1)
@@ -81,7 +81,7 @@ class SalesSequenceEnrollment(models.Model):
         for position in range(2, MAX_PARALLEL_SENDERS + 1):
             data = by_position.get(position)
             cron = Cron.browse(data.res_id).exists() if data else Cron
-            wanted = position <= count
+            wanted = position <= count and first.active
             if cron:
                 if cron.active != wanted:
                     cron.active = wanted

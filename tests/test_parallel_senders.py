@@ -69,6 +69,12 @@ class TestParallelSenders(SalesSequenceCommon):
         self.assertEqual(self._all_run_crons(), made, "archived jobs come back, no new copy")
         self.assertEqual(made.mapped("active"), [True, True, True, False])
 
+    def test_an_archived_first_job_is_not_undone_by_the_setting(self):
+        """Archiving the run job stops the sends: saving the settings must not start them again elsewhere."""
+        self.env.ref("sales_sequence.ir_cron_run_sequences").active = False
+        self._save_settings(sales_sequence_parallel_senders=3)
+        self.assertFalse(self._run_crons())
+
     def test_every_run_job_is_woken_when_enrollments_fall_due(self):
         self._save_settings(sales_sequence_parallel_senders=3)
         sequence = self._create_sequence(delays=(0,))
