@@ -29,8 +29,8 @@ step run, one email in the enrollment's chatter and none without a step run, one
 contact; every enrollment finished, none left due, blocked or paused.
 
 Run: tests/faults/hosts_kill9.py (or tools/run-faults hosts_kill9; tools/run-bench with BENCH_ONLY=hosts runs it
-for its figures). Env: FAULTS_ENROLLMENTS (4000), FAULTS_WARM_UP (300), FAULTS_KILLS (10), FAULTS_WAVE (600), FAULTS_MAX_ENROLLMENTS
-(3000: the kill phase's), FAULTS_SEED, FAULTS_TIMEOUT (600 s), FAULTS_ADDON_REF, FAULTS_KEEP.
+for its figures). Env: FAULTS_ENROLLMENTS (4000), FAULTS_WARM_UP (300), FAULTS_KILLS (10), FAULTS_WAVE (600),
+FAULTS_MAX_ENROLLMENTS (3000: the kill phase's), FAULTS_SEED, FAULTS_TIMEOUT (600 s), FAULTS_ADDON_REF, FAULTS_KEEP.
 Prints: faults hosts_kill9: rate_1=.. rate_2=.. ratio=.. kills=10 enrollments=.. duplicates=0 misses=0 ... OK
 """
 
