@@ -34,8 +34,11 @@ FAULTS_MAX_ENROLLMENTS (3000: the kill phase's), FAULTS_SEED, FAULTS_TIMEOUT (60
 Prints: faults hosts_kill9: rate_1=.. rate_2=.. ratio=.. kills=10 enrollments=.. duplicates=0 misses=0 ... OK
 """
 
+import asyncio
+import contextlib
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -57,6 +60,53 @@ class Hosts:
 
     def log_count(self, needle):
         return sum(server.log_count(needle) for server in self.servers)
+
+
+class RoundRobinProxy(threading.Thread):
+    """A TCP load balancer on 127.0.0.1 in front of the hosts' HTTP ports (what a deployment puts in front of its
+    Odoo hosts): queue_job's runner (one per database, elected among the hosts) sends each job to it, and each
+    connection goes to the next host that answers."""
+
+    def __init__(self, ports):
+        super().__init__(name="faults-proxy", daemon=True)
+        self.ports = list(ports)
+        self.port = F.free_port()
+        self.turn = 0
+        self.ready = threading.Event()
+        self.loop = None
+
+    def run(self):
+        self.loop = asyncio.new_event_loop()
+        self.loop.run_until_complete(self._serve())
+
+    async def _serve(self):
+        server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        self.ready.set()
+        async with server:
+            await server.serve_forever()
+
+    async def _handle(self, reader, writer):
+        upstream = None
+        for _attempt in range(len(self.ports)):
+            port = self.ports[self.turn % len(self.ports)]
+            self.turn += 1
+            with contextlib.suppress(OSError):
+                upstream = await asyncio.open_connection("127.0.0.1", port)
+                break
+        if upstream is None:
+            writer.close()
+            return
+        up_reader, up_writer = upstream
+
+        async def pipe(source, sink):
+            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            with contextlib.suppress(OSError):
+                sink.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
 
 def active_run_crons(conn):
@@ -101,20 +151,101 @@ def measure(run, conn, pg, db, ticker, servers, crons, tag, size, warm_up):
     return sequences, rate
 
 
+def make_hosts(run, pg, db, queue_job):
+    """Two Odoo servers on the database. With queue_job each serves HTTP (the jobs run in its HTTP workers) and
+    runs queue_job's runner; the elected runner sends the jobs to a load balancer in front of both."""
+    if not queue_job:
+        return (F.OdooServer(run, pg, db, cron_workers=1, label=f"host{n}") for n in (1, 2))
+    ports = [F.free_port(), F.free_port()]
+    proxy = RoundRobinProxy(ports)
+    proxy.start()
+    proxy.ready.wait(10)
+    runner_env = {
+        "ODOO_QUEUE_JOB_HOST": "127.0.0.1",
+        "ODOO_QUEUE_JOB_PORT": str(proxy.port),
+        "ODOO_QUEUE_JOB_MAX_CAPACITY": "8",
+    }
+    http_args = ("--load=base,web,queue_job", "--limit-time-real=600", "--limit-time-cpu=600")
+    run.shell(pg, db, "settings", {"values": {"sales_sequence_use_queue_job": True}})
+    return (
+        F.OdooServer(run, pg, db, cron_workers=1, label=f"host{n}", http_port=port, http_args=http_args, env=runner_env)
+        for n, port in ((1, ports[0]), (2, ports[1]))
+    )
+
+
+def queue_job_states(conn):
+    return dict(
+        F.query(conn, "SELECT state, count(*) FROM queue_job WHERE method_name = '_job_run_due_chunk' GROUP BY state")
+    )
+
+
+def sending(conn, run_crons, queue_job):
+    """A probe: a run job runs, or (queue_job) one of the sequence's jobs."""
+
+    def probe():
+        if F.job_running(conn, run_crons):
+            return True
+        return queue_job and bool(
+            F.scalar(
+                conn,
+                "SELECT count(*) FROM queue_job WHERE state = 'started' AND method_name = '_job_run_due_chunk'",
+            )
+        )
+
+    return probe
+
+
+def kill_hosts(run, conn, hosts, kills_wanted, seq, feeder, running_now, queue_job):
+    """The kills: each when a run job (or a job) runs, a random moment later, of a worker or a whole host."""
+    kills = worker_kills = host_kills = mid_job = 0
+
+    def armed():
+        feeder.feed(conn)
+        return running_now() or (not F.open_enrollments(conn, seq) and not feeder.busy())
+
+    while kills < kills_wanted:
+        for server in hosts:
+            if not server.alive():
+                server.start()
+        for server in hosts:
+            server.wait_workers(timeout=90)
+        run.wait_until(armed, 90, "a run job running", 0.05)
+        run.sleep(run.rng.uniform(0.2, 2.0))
+        running = running_now()
+        server = run.rng.choice(hosts)
+        if run.rng.random() < 1 / 3:
+            server.kill_all()
+            host_kills += 1
+            what = f"{server.label} (master and workers)"
+        else:
+            pid = server.kill_worker()
+            if pid is None:
+                continue
+            worker_kills += 1
+            what = f"{server.label} {'worker' if queue_job else 'cron worker'} {pid}"
+        kills += 1
+        mid_job += running
+        F.say(
+            f"kill {kills}/{kills_wanted}: {what}{' mid-job' if running else ''}; "
+            f"step runs {F.step_runs(conn, seq)} of {F.step_runs_due(conn, seq)}"
+        )
+    return kills, worker_kills, host_kills, mid_job
+
+
 def scenario(run):
     pg = F.PgTarget()
     db = f"{F.DB_PREFIX}hosts_kill9_{os.getpid()}"
     kills_wanted = F.env_int("FAULTS_KILLS", 10)
     size = run.size
-    run.install_db(pg, db)
+    queue_job = os.environ.get("FAULTS_QUEUE_JOB") == "1"
+    run.install_db(pg, db, "sales_sequence,queue_job" if queue_job else "sales_sequence")
     conn = pg.connect(db)
     run.on_cleanup(conn.close)
     F.install_mail_log(conn)
     crons = F.cron_ids(conn)
     F.set_cron(conn, crons["mail"], False)
     run_crons = active_run_crons(conn)
-    host1 = F.OdooServer(run, pg, db, cron_workers=1, label="host1")
-    host2 = F.OdooServer(run, pg, db, cron_workers=1, label="host2")
+    host1, host2 = make_hosts(run, pg, db, queue_job)
     ticker = F.Ticker(pg, db, [], fast_clock=False)
     run.on_cleanup(ticker.stop)
     ticker.start()
@@ -156,41 +287,12 @@ def scenario(run):
     hosts = [host1, host2]
     for server in hosts:
         server.cron_workers = 2
+        server.http_workers = 2
         server.start()
     F.set_cron(conn, run_crons, True)
-    kills = worker_kills = host_kills = mid_job = 0
     started = time.monotonic()
-
-    def armed():
-        feeder.feed(conn)
-        return F.job_running(conn, run_crons) or (not F.open_enrollments(conn, seq) and not feeder.busy())
-
-    while kills < kills_wanted:
-        for server in hosts:
-            if not server.alive():
-                server.start()
-        for server in hosts:
-            server.wait_workers(timeout=90)
-        run.wait_until(armed, 90, "a run job running", 0.05)
-        run.sleep(run.rng.uniform(0.2, 2.0))
-        running = F.job_running(conn, run_crons)
-        server = run.rng.choice(hosts)
-        if run.rng.random() < 1 / 3:
-            server.kill_all()
-            host_kills += 1
-            what = f"{server.label} (master and workers)"
-        else:
-            pid = server.kill_worker()
-            if pid is None:
-                continue
-            worker_kills += 1
-            what = f"{server.label} cron worker {pid}"
-        kills += 1
-        mid_job += running
-        F.say(
-            f"kill {kills}/{kills_wanted}: {what}{' mid-job' if running else ''}; "
-            f"step runs {F.step_runs(conn, seq)} of {F.step_runs_due(conn, seq)}"
-        )
+    counts = kill_hosts(run, conn, hosts, kills_wanted, seq, feeder, sending(conn, run_crons, queue_job), queue_job)
+    kills, worker_kills, host_kills, mid_job = counts
     feeder.finish()
     kill_time = time.monotonic() - started
     F.say(f"{kills} kills in {kill_time:.0f} s ({mid_job} while a run job ran); draining")
@@ -203,9 +305,13 @@ def scenario(run):
     for measured in (*seqs_one, *seqs_two):
         F.check_before_mail_queue(conn, measured, check)
         check.merge(F.check_sequence(conn, measured, None, expect_sent=False))
+    queue_jobs = queue_job_states(conn) if queue_job else {}
+    if queue_job:
+        F.say(f"queue_job jobs by state: {queue_jobs}")
     return (
         check,
         [
+            *([("queue_job", 1)] if queue_job else []),
             ("rate_1", f"{rate_one:.1f}"),
             ("rate_2", f"{rate_two:.1f}"),
             ("ratio", f"{ratio:.2f}"),
@@ -217,6 +323,11 @@ def scenario(run):
             ("host_kills", host_kills),
             ("waves", feeder.waves),
             ("odoo_job_timeouts", both.log_count("timed out")),
+            *(
+                [("jobs_done", queue_jobs.get("done", 0)), ("jobs_requeued_dead", both.log_count("Re-queued dead job"))]
+                if queue_job
+                else []
+            ),
             ("kill_phase_s", int(kill_time)),
         ],
     )

@@ -13,13 +13,14 @@ class OdooServer:
     The master respawns a cron worker that dies; kill_all kills the whole process group (master too)."""
 
     def __init__(self, run, pg, db, cron_workers=1, label="server", http_port=None, http_args=(), env=None):
-        """`http_port`: HTTP on that port with `http_args` (e.g. --workers=2 --load=base,web,queue_job) and the
-        extra environment `env`, instead of --no-http --workers=1."""
+        """`http_port`: HTTP on that port with `http_workers` HTTP worker processes, `http_args` (e.g.
+        --load=base,web,queue_job) and the extra environment `env`, instead of --no-http --workers=1."""
         self.run, self.pg, self.db = run, pg, db
         self.cron_workers = cron_workers
         self.label = label
         self.http_port = http_port
         self.http_args = tuple(http_args)
+        self.http_workers = 1
         self.env = env
         self.proc = None
         self.starts = 0
@@ -28,7 +29,12 @@ class OdooServer:
         self.starts += 1
         log = self.run.dir / f"odoo-{self.label}.log"
         if self.http_port:
-            http = (f"--http-port={self.http_port}", "--http-interface=127.0.0.1", *self.http_args)
+            http = (
+                f"--http-port={self.http_port}",
+                "--http-interface=127.0.0.1",
+                f"--workers={self.http_workers}",
+                *self.http_args,
+            )
         else:
             http = ("--no-http", "--workers=1")
         self.proc = self.run.popen(
