@@ -16,6 +16,9 @@ RUN_CRON_COPY_NAME = "ir_cron_run_sequences_%s"
 # queue_job (OCA), optional: the module works without it, and nothing here imports it.
 USE_QUEUE_JOB_PARAM = "sales_sequence.use_queue_job"
 QUEUE_JOB_CHANNEL = "root.sales_sequence"
+# Jobs kept waiting per sender while due work remains: the runner starts the next one as soon as a sender is free,
+# rather than after its predecessor queued it (a job's successor only exists once the job has committed).
+JOBS_PER_SENDER = 3
 
 
 class SalesSequenceEnrollment(models.Model):
@@ -24,8 +27,9 @@ class SalesSequenceEnrollment(models.Model):
     Odoo runs one cron job in one worker at a time (the job's row is locked while it runs), whichever host the
     worker is on. N run jobs therefore give up to N senders, spread over the cron workers of all hosts; they share
     the due enrollments chunk by chunk (`_lock_due`: FOR NO KEY UPDATE SKIP LOCKED). With queue_job installed and
-    chosen, the run jobs only enqueue: one job per sender on the channel root.sales_sequence, each running one
-    locked chunk in its own transaction and enqueueing its successor in that same transaction."""
+    chosen, the run jobs only enqueue jobs on the channel root.sales_sequence (whose capacity is the parallel
+    senders), each running one locked chunk in its own transaction and enqueueing its successor in that same
+    transaction."""
 
     _inherit = "sales.sequence.enrollment"
 
@@ -150,14 +154,15 @@ class SalesSequenceEnrollment(models.Model):
 
     @api.model
     def _enqueue_run_jobs(self, now, chunk_size):
-        """The run cron with queue_job: one job per sender while due work is there, none twice (identity key: a
-        job of the same slot still waiting is not queued again). Returns the jobs queued."""
+        """The run cron with queue_job: up to JOBS_PER_SENDER jobs per sender while due work is there (one per
+        chunk due at most), none twice (identity key: a job of the same slot still waiting is not queued again).
+        The channel's capacity (the parallel senders) bounds how many run at once. Returns the slots queued."""
         due = self._count_due(now)
         if not due:
             self.env["ir.cron"]._notify_progress(done=0, remaining=0)
             return 0
         self._ensure_queue_job_channel()
-        slots = min(self._parallel_senders(), math.ceil(due / chunk_size))
+        slots = min(self._parallel_senders() * JOBS_PER_SENDER, math.ceil(due / chunk_size))
         for slot in range(slots):
             self._delay_run_job(slot, chunk_size)
         # Nothing left for the cron itself: the jobs drain the due set and queue their own successors.

@@ -163,10 +163,10 @@ class TestRunWithQueueJob(SalesSequenceCommon):
             enrollments = sequence._enroll_partners(self.contacts)[0]
         Enrollment = self.env["sales.sequence.enrollment"]
         with self.at(MONDAY_1000_UTC):
-            self.assertEqual(Enrollment._cron_run_sequences(chunk_size=4), 2, "one job per sender")
-            self.assertEqual(Enrollment._cron_run_sequences(chunk_size=4), 2)
+            self.assertEqual(Enrollment._cron_run_sequences(chunk_size=4), 3, "one job per due chunk, at most")
+            self.assertEqual(Enrollment._cron_run_sequences(chunk_size=2), 5, "3 per sender at most")
             jobs = self._jobs()
-            self.assertEqual(len(jobs), 2, "a sender's job still waiting is not queued twice")
+            self.assertEqual(len(jobs), 5, "a slot's job still waiting is not queued twice")
             self.assertEqual(set(jobs.mapped("channel")), {"root.sales_sequence"})
             self.assertFalse(enrollments.touch_ids, "the cron only queued")
             for _round in range(5):
