@@ -16,6 +16,7 @@ from . import sales_sequence_audience
 from . import sales_sequence_enrollment
 from . import sales_sequence_enrollment_schedule
 from . import sales_sequence_enrollment_run
+from . import sales_sequence_enrollment_senders
 from . import sales_sequence_enrollment_gates
 from . import sales_sequence_enrollment_limits
 from . import sales_sequence_enrollment_email

@@ -27,9 +27,6 @@ DUE_STATES = ("active", "queued")
 # The states that end an enrollment (`_end`): it keeps its history, and a new enrollment may start later.
 END_STATES = ("finished", "completed", "canceled", "excluded", "bounced")
 
-# The run cron's jobs: Odoo runs a job in one worker at a time, so a second job lets two workers share the sends.
-RUN_CRON_XMLIDS = ("sales_sequence.ir_cron_run_sequences", "sales_sequence.ir_cron_run_sequences_parallel")
-
 # Cron wake-ups are rounded up to this step: a step leaves at most this late, and a day holds a bounded number of
 # wake-ups however many enrollments fall due at scattered (randomized) minutes.
 TRIGGER_BUCKET = timedelta(minutes=5)
@@ -335,10 +332,11 @@ class SalesSequenceEnrollment(models.Model):
             if enrollment.state in DUE_STATES and enrollment.next_run_at and enrollment.next_run_at <= horizon
         }
         if moments:
-            for xmlid in RUN_CRON_XMLIDS:
-                cron = self.env.ref(xmlid, raise_if_not_found=False)
-                if cron:
-                    cron._trigger(sorted(moments))
+            # Every run job (Settings: Parallel senders), so that all senders share the sends; with queue_job the
+            # first alone, which queues the senders' jobs.
+            crons = self._run_crons()
+            for cron in crons[:1] if self._run_with_queue_job() else crons:
+                cron._trigger(sorted(moments))
 
     # ------------------------------------------------------------------
     # User actions and the sequence's pause

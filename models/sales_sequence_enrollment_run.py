@@ -40,6 +40,8 @@ class SalesSequenceEnrollment(models.Model):
         self = self.with_context(mail_notrack=True)  # noqa: PLW0642 - the whole run works in this context
         self._record_sent_emails()  # what a mail queue killed mid-batch sent but could not record
         self._fail_lost_sends()
+        if self._run_with_queue_job():
+            return self._enqueue_run_jobs(now, chunk_size)
         done = retries = 0
         blocked = self.browse()
         while done < batch_size:

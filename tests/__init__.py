@@ -23,3 +23,4 @@ from . import test_first_week
 from . import test_branch
 from . import test_attention
 from . import test_safety
+from . import test_parallel_senders

@@ -9,6 +9,7 @@ action_activate / _enroll_partners, the run cron's method, enrollment.action_res
   enroll  a wave of `size` more new contacts enrolled in the (running) sequence
   worker  call the run cron's method in a loop, as a racing cron worker would, until told to stop
   resume  Resume the paused enrollments of the sequences (what a user does after fixing a send failure)
+  settings  save Settings values (res.config.settings, as an administrator does), e.g. the parallel senders
 """
 
 import json
@@ -152,5 +153,12 @@ def resume(env, args):
     result(resumed=len(enrollments), reasons=reasons, states_after=after, now=str(fields.Datetime.now()))
 
 
-TASKS = {"setup": setup, "enroll": enroll, "worker": worker, "resume": resume}
+def settings(env, args):
+    """Settings saved as an administrator saves them (the form's create and execute)."""
+    env["res.config.settings"].create(args["values"]).execute()
+    env.cr.commit()
+    result(saved=sorted(args["values"]))
+
+
+TASKS = {"setup": setup, "enroll": enroll, "worker": worker, "resume": resume, "settings": settings}
 TASKS[os.environ["FAULTS_TASK"]](ENV, ARGS)

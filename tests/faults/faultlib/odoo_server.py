@@ -12,29 +12,44 @@ class OdooServer:
     which run the crons through ir.cron (job lock, progress, re-runs while `_notify_progress` reports work left).
     The master respawns a cron worker that dies; kill_all kills the whole process group (master too)."""
 
-    def __init__(self, run, pg, db, cron_workers=1, label="server"):
+    def __init__(self, run, pg, db, cron_workers=1, label="server", http_port=None, http_args=(), env=None):
+        """`http_port`: HTTP on that port with `http_workers` HTTP worker processes, `http_args` (e.g.
+        --load=base,web,queue_job) and the extra environment `env`, instead of --no-http --workers=1."""
         self.run, self.pg, self.db = run, pg, db
         self.cron_workers = cron_workers
         self.label = label
+        self.http_port = http_port
+        self.http_args = tuple(http_args)
+        self.http_workers = 1
+        self.env = env
         self.proc = None
         self.starts = 0
 
     def start(self):
         self.starts += 1
         log = self.run.dir / f"odoo-{self.label}.log"
+        if self.http_port:
+            http = (
+                f"--http-port={self.http_port}",
+                "--http-interface=127.0.0.1",
+                f"--workers={self.http_workers}",
+                *self.http_args,
+            )
+        else:
+            http = ("--no-http", "--workers=1")
         self.proc = self.run.popen(
             self.run.odoo_cmd(
                 "-d",
                 self.db,
                 *self.pg.odoo_args(),
-                "--no-http",
-                "--workers=1",
+                *http,
                 f"--max-cron-threads={self.cron_workers}",
                 "--log-level=info",
                 f"--logfile={log}",
             ),
             f"odoo-{self.label}.stderr",
             stdout=subprocess.DEVNULL,
+            env=dict(os.environ, **self.env) if self.env else None,
         )
         return self.proc
 

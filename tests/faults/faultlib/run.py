@@ -231,9 +231,9 @@ class Run:
             *args,
         ]
 
-    def install_db(self, pg, db):
-        """A new database with the addon, without demo data."""
-        say(f"installing {ADDON_NAME} into database {db}")
+    def install_db(self, pg, db, modules=ADDON_NAME):
+        """A new database with the addon (and the other `modules` named, comma-separated), without demo data."""
+        say(f"installing {modules} into database {db}")
         started = time.monotonic()
         self.on_cleanup(lambda: None if self.keep else pg.drop_database(db))
         proc = self.popen(
@@ -242,7 +242,7 @@ class Run:
                 db,
                 *pg.odoo_args(),
                 "-i",
-                ADDON_NAME,
+                modules,
                 "--without-demo=all",
                 "--stop-after-init",
                 "--max-cron-threads=0",
