@@ -74,6 +74,7 @@ class CrmLead(models.Model):
 
     def action_view_sales_sequence_enrollments(self):
         self.ensure_one()
+        self.check_access("read")
         self.env["sales.sequence.enrollment"].check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id("sales_sequence.action_sales_sequence_enrollment")
         action["domain"] = self._sales_sequence_enrollment_domain()
@@ -82,6 +83,7 @@ class CrmLead(models.Model):
 
     def action_pause_sales_sequences(self):
         """Pause the running enrollments of the opportunity, in the sequences the user may run."""
+        self.check_access("read")  # from an opportunity the user may open
         enrollments = self.env["sales.sequence.enrollment"].search(
             [*self._sales_sequence_enrollment_domain(), ("state", "in", SENDING_STATES)]
         )
@@ -90,6 +92,7 @@ class CrmLead(models.Model):
 
     def action_resume_sales_sequences(self):
         """Resume the opportunity's enrollments paused by a reply or by hand, in the sequences the user may run."""
+        self.check_access("read")  # from an opportunity the user may open
         enrollments = self.env["sales.sequence.enrollment"].search(
             [*self._sales_sequence_enrollment_domain(), ("state", "=", "paused"), ("paused_by_sequence", "=", False)]
         )
