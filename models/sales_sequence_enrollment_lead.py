@@ -201,7 +201,8 @@ class SalesSequenceEnrollment(models.Model):
         for meeting in unlinked:  # meetings are booked one or a few at a time
             lead = next((lead_by_partner[p.id] for p in meeting.partner_ids if p.id in lead_by_partner), None)
             if lead:
-                meeting.opportunity_id = lead
+                # sudo: the engine links the meeting, whoever booked it (a colleague, an online booking).
+                meeting.sudo().opportunity_id = lead
                 lead.log_meeting(meeting)
 
     # ------------------------------------------------------------------

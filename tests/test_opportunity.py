@@ -327,4 +327,5 @@ class TestVariantsOnOpportunitiesWon(OpportunityCommon):
         with self.at(MONDAY_0800_UTC + timedelta(minutes=10)):
             self.run_cron()
         self.assertEqual(sequence.step_ids.winner_variant_id, variant_a)
+        self.assertEqual((variant_a.won_count, variant_b.won_count), (2, 0))
         self.assertIn("won on opportunities won", sequence.message_ids[:1].body)
