@@ -72,7 +72,8 @@ class SalesSequenceEnrollment(models.Model):
 
     def _exit_for_leads(self):
         """End `completed` (with the criterion as reason and a timeline event) the open enrollments whose opportunity
-        meets an exit criterion of their sequence; return them. One write per criterion, not per enrollment."""
+        meets an exit criterion of their sequence. Returns those that may not go on: the ended ones, and those
+        blocked because the owner can no longer run the conditions. One write per criterion, not per enrollment."""
         with_lead = self.filtered(lambda e: e.lead_id and e.state in OPEN_STATES)
         if not with_lead:
             return self.browse()
@@ -82,6 +83,7 @@ class SalesSequenceEnrollment(models.Model):
         leads.fetch(["active", "probability", "stage_id"])
         leads.stage_id.fetch(["sequence", "is_won"])
         by_criterion = defaultdict(lambda: self.browse())
+        held = self.browse()
         for sequence, enrollments in with_lead.grouped("sequence_id").items():
             criteria = sequence._lead_exit_criteria()
             if not criteria:
@@ -99,18 +101,18 @@ class SalesSequenceEnrollment(models.Model):
                             error=str(error).split("\n", 1)[0],
                         )
                     )
+                    held |= enrollments
                     continue
             for enrollment in enrollments:
                 criterion = exit_criterion(self._lead_facts(enrollment.lead_id.sudo(), matching), criteria)
                 if criterion:
                     by_criterion[criterion] |= enrollment
         reasons = self._lead_exit_reasons()
-        ended = self.browse()
         for criterion, enrollments in by_criterion.items():
             self.env["sales.sequence.event"]._record(enrollments, "skip", reasons[criterion])
             enrollments._end("completed", reasons[criterion])
-            ended |= enrollments
-        return ended
+            held |= enrollments
+        return held
 
     @api.model
     def _lead_facts(self, lead, matching_ids):

@@ -190,6 +190,22 @@ class TestOpportunityExit(OpportunityCommon):
         self.assertFalse(enrollments[self.lead].touch_ids, "ended before its step")
         self.assertEqual(len(enrollments[self.lead_2].touch_ids), 1)
 
+    def test_a_domain_the_owner_can_no_longer_run_holds_the_step(self):
+        sequence = self._active_sequence(exit_lead_domain="[('priority', '=', '3')]")
+        self._enroll_leads(sequence, self.lead)
+        # Stored by a path that skipped the check (SQL): evaluated as the owner, never as superuser.
+        self.env.cr.execute(
+            "UPDATE sales_sequence SET exit_lead_domain = %s WHERE id = %s",
+            ("[('no_such_field', '=', 1)]", sequence.id),
+        )
+        sequence.invalidate_recordset(["exit_lead_domain"])
+        with self.at(MONDAY_0800_UTC):
+            self.run_cron()
+        enrollment = sequence.enrollment_ids
+        self.assertEqual(enrollment.state, "blocked")
+        self.assertIn("opportunity exit conditions cannot be checked", enrollment.state_reason)
+        self.assertFalse(enrollment.touch_ids, "held: its step did not go")
+
     def test_a_domain_the_owner_cannot_run_is_refused_at_save(self):
         with self.assertRaisesRegex(ValidationError, "Exit When the Opportunity Matches"):
             self._create_sequence(exit_lead_domain="[('no_such_field', '=', 1)]")
