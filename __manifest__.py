@@ -23,6 +23,8 @@
         "views/sales_sequence_attention_views.xml",
         "views/sales_sequence_safety_views.xml",
         "views/res_partner_views.xml",
+        "views/crm_lead_views.xml",
+        "views/sales_sequence_opportunity_views.xml",
         "views/res_config_settings_views.xml",
         "wizards/sales_sequence_enroll_wizard_views.xml",
         "wizards/sales_sequence_step_preview_views.xml",

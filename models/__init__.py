@@ -13,6 +13,7 @@ from . import sales_sequence_step
 from . import sales_sequence_step_render
 from . import sales_sequence_step_merge_field
 from . import sales_sequence_audience
+from . import sales_sequence_audience_lead
 from . import sales_sequence_enrollment
 from . import sales_sequence_enrollment_schedule
 from . import sales_sequence_enrollment_run
@@ -27,6 +28,7 @@ from . import sales_sequence_enrollment_sms
 from . import sms_tracker
 from . import sales_sequence_enrollment_merge_fields
 from . import sales_sequence_enrollment_conversation
+from . import sales_sequence_enrollment_lead
 from . import sales_sequence_touch
 from . import sales_sequence_report
 from . import sales_sequence_event
@@ -37,6 +39,8 @@ from . import calendar_event
 from . import mail_mail
 from . import mail_thread
 from . import res_partner
+from . import crm_lead
+from . import sales_sequence_lead
 from . import res_config_settings
 from . import sales_sequence_step_condition
 from . import sales_sequence_step_variant

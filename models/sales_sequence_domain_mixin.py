@@ -37,13 +37,18 @@ class SalesSequenceDomainMixin(models.AbstractModel):
         return self.env["res.partner"].with_user(user).with_context(active_test=False)
 
     @api.model
-    def _check_domain_usable(self, text, users, label):
+    def _records_as(self, user, model="res.partner"):
+        """`model` (contacts, or opportunities for the pipeline's conditions) as `user`, archived records too."""
+        return self.env[model].with_user(user).with_context(active_test=False)
+
+    @api.model
+    def _check_domain_usable(self, text, users, label, model="res.partner"):
         """Raise a ValidationError naming `label` unless every user of `users` may run the domain `text` in a
-        search of their own (rights, record rules, fields they may read)."""
+        search of their own (rights, record rules, fields they may read) on `model`."""
         for user in users:
             try:
                 domain = self._parse_domain(text, user)
-                self._partners_as(user).search_count(domain, limit=1)
+                self._records_as(user, model).search_count(domain, limit=1)
             except Exception as error:  # noqa: BLE001 - any error means the conditions are unusable by that user
                 raise ValidationError(
                     _(
@@ -65,9 +70,10 @@ class SalesSequenceDomainMixin(models.AbstractModel):
 
     @api.model
     def _search_matching(self, text, user, partners):
-        """The contacts among `partners` that match the domain `text`, searched as `user` (with their rights)."""
+        """The records among `partners` (contacts, or opportunities) that match the domain `text`, searched as
+        `user` (with their rights)."""
         if not partners:
             return partners
         domain = self._parse_domain(text, user)
-        found = self._partners_as(user).search([("id", "in", partners.ids), *domain])
+        found = self._records_as(user, partners._name).search([("id", "in", partners.ids), *domain])
         return partners.browse(found.ids)

@@ -9,8 +9,9 @@ class SalesSequence(models.Model):
 
     _inherit = "sales.sequence"
 
-    def _enroll_partners(self, partners, source="manual"):
+    def _enroll_partners(self, partners, source="manual", leads=None):
         """Enroll contacts; returns (enrollments, refusals) where refusals maps each refused partner to the reason.
+        `leads` maps a partner to the opportunity it is enrolled from (the enrollment links it).
 
         Nothing is dropped silently: every partner given is either enrolled or refused with a reason, and every
         refusal is also recorded (sales.sequence.refusal, the sequence's "Not enrolled" list) with its rule.
@@ -20,8 +21,16 @@ class SalesSequence(models.Model):
         refusals.update(self.ruleset_id._refusals(self, partners.filtered(lambda p: p not in refusals)))
         self.env["sales.sequence.refusal"]._record(self, refusals, source)
         to_enroll = partners.filtered(lambda p: p not in refusals)
+        leads = leads or {}
         enrollments = self.env["sales.sequence.enrollment"].create(
-            [{"sequence_id": self.id, "partner_id": partner.id} for partner in to_enroll]
+            [
+                {
+                    "sequence_id": self.id,
+                    "partner_id": partner.id,
+                    "lead_id": leads[partner].id if partner in leads else False,
+                }
+                for partner in to_enroll
+            ]
         )
         if self.state == "active":
             enrollments._start()

@@ -85,6 +85,14 @@ class SalesSequenceStep(models.Model):
         help="Once every variant was sent the minimum number of times, send only the one with the best reply rate.",
     )
     ab_min_sample = fields.Integer(string="Minimum Sends per Variant", default=50)
+    ab_metric = fields.Selection(
+        [("replies", "Replies"), ("won", "Opportunities won")],
+        string="Winner On",
+        default="replies",
+        required=True,
+        help="Replies: the best reply rate wins. Opportunities won: the variant whose enrollments' opportunities "
+        "were won most often wins (only enrollments made from an opportunity count).",
+    )
     winner_variant_id = fields.Many2one("sales.sequence.step.variant", string="Winner", readonly=True, copy=False)
     auto_approve = fields.Boolean(
         string="Auto-Approve",
@@ -389,15 +397,25 @@ class SalesSequenceStep(models.Model):
         if not self.ab_pick_winner or self.winner_variant_id or len(self.variant_ids) < 2:
             return
         raw = self.env["sales.sequence.touch"]._variant_stats(self.variant_ids.ids)
-        stats = [VariantStats(vid, raw.get(vid, (0, 0))[0], raw.get(vid, (0, 0))[1]) for vid in self.variant_ids.ids]
-        winner = pick_winner(stats, self.ab_min_sample)
+        won = (
+            self.env["sales.sequence.enrollment"]._won_by_variant(self.variant_ids.ids)
+            if self.ab_metric == "won"
+            else {}
+        )
+        stats = [
+            VariantStats(vid, raw.get(vid, (0, 0))[0], raw.get(vid, (0, 0))[1], won.get(vid, 0))
+            for vid in self.variant_ids.ids
+        ]
+        winner = pick_winner(stats, self.ab_min_sample, metric=self.ab_metric)
         if winner:
             self.sudo().winner_variant_id = winner  # sudo: set by the engine, read-only to users
+            metric = dict(self._fields["ab_metric"]._description_selection(self.env))[self.ab_metric]
             self.sequence_id.message_post(
                 body=_(
-                    "Step '%(step)s': variant '%(variant)s' won on replies; only it is sent from now on.",
+                    "Step '%(step)s': variant '%(variant)s' won on %(metric)s; only it is sent from now on.",
                     step=self.name,
                     variant=self.winner_variant_id.name,
+                    metric=metric.lower(),
                 )
             )
 

@@ -29,6 +29,12 @@ class SalesSequenceStepVariant(models.Model):
     clicked_count = fields.Integer(string="Clicked", compute="_compute_metrics")
     reply_rate = fields.Float(string="Reply Rate (%)", compute="_compute_metrics", digits=(5, 1))
     is_winner = fields.Boolean(compute="_compute_metrics")
+    won_count = fields.Integer(
+        string="Opportunities Won",
+        compute="_compute_won_count",
+        help="Enrollments that received this variant and whose opportunity is won (what 'Winner On: Opportunities "
+        "won' compares, per email sent).",
+    )
 
     def _compute_metrics(self):
         stats = self.env["sales.sequence.touch"]._variant_stats(self._origin.ids)
@@ -40,6 +46,11 @@ class SalesSequenceStepVariant(models.Model):
             variant.clicked_count = clicked
             variant.reply_rate = 100.0 * replied / sent if sent else 0.0
             variant.is_winner = variant.step_id.winner_variant_id == variant
+
+    def _compute_won_count(self):
+        won = self.env["sales.sequence.enrollment"]._won_by_variant(self._origin.ids)
+        for variant in self:
+            variant.won_count = won.get(variant._origin.id, 0)
 
     def _get_activation_problems(self, label, reuses_subject):
         problems = []

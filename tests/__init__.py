@@ -24,3 +24,4 @@ from . import test_branch
 from . import test_attention
 from . import test_safety
 from . import test_parallel_senders
+from . import test_opportunity

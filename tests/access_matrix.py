@@ -159,6 +159,13 @@ BUTTONS = {
         "action_resume_sales_sequences",
         "action_pause_sales_sequences",
     ),
+    # On the first Sequences User's opportunity: who may read it (the CRM's record rules) and run sequences.
+    "crm.lead": (
+        "action_enroll_in_sales_sequence",
+        "action_view_sales_sequence_enrollments",
+        "action_resume_sales_sequences",
+        "action_pause_sales_sequences",
+    ),
 }
 
 # Who may press each button on the first Sequences User's records: that user and the managers. The contact's
@@ -171,6 +178,22 @@ BUTTON_ALLOWED = {
     (model, method): (_SEQUENCE_USERS if model in _FOR_ALL_SEQUENCE_USERS else _OWNER_AND_MANAGER)
     for model, methods in BUTTONS.items()
     for method in methods
+}
+
+# From the pipeline (tests/test_access.py, test_opportunity_matrix): enrolling the first Sequences User's opportunity
+# in the role's own sequence, and setting the exit criteria on the opportunity of the role's own sequence.
+OPPORTUNITY_CASES = {
+    "enroll_readable": "Enroll from an opportunity one can read (one's own)",
+    "enroll_unreadable": "Enroll from a colleague's opportunity one cannot read",
+    "exit_criteria": "Set exit criteria on the opportunity (won, lost, stage, conditions)",
+    "exit_criteria_colleague": "Set them on a colleague's sequence",
+}
+_OPPORTUNITY_ROLES = ("internal", "user", "user_2", "manager", "other_company")
+OPPORTUNITY_ALLOWED = {
+    "enroll_readable": {"user", "user_2", "manager", "other_company"},
+    "enroll_unreadable": set(),
+    "exit_criteria": {"user", "user_2", "manager", "other_company"},
+    "exit_criteria_colleague": {"manager"},
 }
 
 # The addon's public (HTTP) routes and who may call them: anyone, with the HMAC token of that record and purpose
@@ -242,6 +265,13 @@ def render_rst():
     rows = [
         [label, *("yes" if role in CONTENT_ALLOWED[kind] else "-" for role in CONTENT_ROLES)]
         for kind, label in CONTENT.items()
+    ]
+    lines += _simple_table(header, rows)
+    lines.append("")
+    header = ["From the pipeline", *(ROLES[role] for role in _OPPORTUNITY_ROLES)]
+    rows = [
+        [label, *("yes" if role in OPPORTUNITY_ALLOWED[case] else "-" for role in _OPPORTUNITY_ROLES)]
+        for case, label in OPPORTUNITY_CASES.items()
     ]
     lines += _simple_table(header, rows)
     lines.append("")

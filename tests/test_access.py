@@ -83,6 +83,23 @@ class AccessCommon(SalesSequenceCommon):
         }
         cls.seq_a = cls.own_sequences["user"]
         cls.seq_b = cls.own_sequences["user_2"]
+        # Each role's own opportunity (in its company), on a contact of its own.
+        cls.leads = {
+            role: cls.env["crm.lead"].create(
+                {
+                    "name": f"Deal of {user.name}",
+                    "type": "opportunity",
+                    "user_id": user.id,
+                    "company_id": user.company_id.id,
+                    "partner_id": cls.env["res.partner"]
+                    .create({"name": f"Buyer of {user.name}", "email": f"buyer.{user.id}@example.com"})
+                    .id,
+                }
+            )
+            for role, user in cls.users.items()
+            if role in ("user", "user_2", "manager", "other_company")
+        }
+        cls.lead_a = cls.leads["user"]
 
     @classmethod
     def _sequence_with_history(cls, owner, company=None):
@@ -314,6 +331,7 @@ class TestAccessMatrix(AccessCommon):
             "sales.sequence.step": self.seq_a.step_ids[:1],
             "sales.sequence.enrollment": self.seq_a.enrollment_ids[:1],
             "res.partner": self.contacts[:1],
+            "crm.lead": self.lead_a,
         }[model]
         return getattr(record.with_user(user), method)()
 
@@ -399,6 +417,50 @@ class TestAccessMatrix(AccessCommon):
                 if observed != (role in allowed_roles):
                     differences[(model, method, role)] = "allowed" if observed else "denied"
         self.assertFalse(differences, "buttons whose access differs from the matrix")
+
+    def _enroll_lead(self, user, sequence, lead):
+        wizard = (
+            self.env["sales.sequence.enroll.wizard"]
+            .with_user(user)
+            .create({"sequence_id": sequence.id, "lead_ids": [Command.set(lead.ids)]})
+        )
+        wizard.action_enroll()
+        if not wizard.enrolled_count:
+            raise UserError(wizard.result_message)
+
+    def test_opportunity_matrix(self):
+        """Enrolling from the pipeline and the exit criteria on the opportunity, for real, per role."""
+        unreadable = {  # an opportunity each role cannot read: a colleague's, or another company's
+            "internal": self.lead_a,
+            "user": self.leads["user_2"],
+            "user_2": self.lead_a,
+            "manager": self.leads["other_company"],
+            "other_company": self.lead_a,
+        }
+        criteria = {"exit_on_lead_won": True, "exit_lead_domain": "[('priority', '=', '3')]"}
+        differences = {}
+        for role in unreadable:
+            user = self.users[role]
+            own = self.own_sequences.get(role, self.seq_a)
+            colleague = self.seq_b if role == "user" else self.seq_a
+            lead = self.leads.get(role, self.lead_a)
+            observed = {
+                "enroll_readable": self.attempt(lambda u=user, s=own, x=lead: self._enroll_lead(u, s, x)),
+                "enroll_unreadable": self.attempt(lambda u=user, s=own, x=unreadable[role]: self._enroll_lead(u, s, x))
+                or self.attempt(
+                    lambda u=user, s=own, x=unreadable[role]: (
+                        self.env["sales.sequence.enrollment"]
+                        .with_user(u)
+                        .create({"sequence_id": s.id, "partner_id": x.sudo().partner_id.id, "lead_id": x.id})
+                    )
+                ),
+                "exit_criteria": self.attempt(lambda u=user, s=own: s.with_user(u).write(criteria)),
+                "exit_criteria_colleague": self.attempt(lambda u=user, s=colleague: s.with_user(u).write(criteria)),
+            }
+            for case, allowed in observed.items():
+                if allowed != (role in access_matrix.OPPORTUNITY_ALLOWED[case]):
+                    differences[(role, case)] = "allowed" if allowed else "denied"
+        self.assertFalse(differences, "opportunity cells that differ from the matrix")
 
     def test_public_routes_are_in_the_matrix(self):
         installed = self.env["ir.module.module"].search([("state", "=", "installed")]).mapped("name")

@@ -337,3 +337,38 @@ class TestNeedsAttentionTour(HttpCase):
         self.start_tour("/odoo/crm", "sales_sequence_needs_attention_tour", login="tour_day")
         self.assertEqual(replied.state, "active", "resumed from Needs Attention")
         self.assertEqual(blocked.state, "blocked")
+
+
+@tagged("post_install", "-at_install", "sales_sequence")
+class TestOpportunityTour(HttpCase):
+    """In Chromium: a salesperson opens an opportunity, adds it to a sequence from its form, and sees the smart
+    button count the enrollment and list it with the opportunity."""
+
+    def test_enroll_from_the_opportunity(self):
+        seller = new_test_user(
+            self.env,
+            login="tour_pipeline",
+            name="Tour Pipeline",
+            email="tour.pipeline@test.example.com",
+            groups="base.group_user,sales_team.group_sale_salesman",
+        )
+        buyer = self.env["res.partner"].create({"name": "Tour Buyer", "email": "tour.buyer@example.com"})
+        lead = self.env["crm.lead"].create(
+            {"name": "Tour deal", "type": "opportunity", "partner_id": buyer.id, "user_id": seller.id}
+        )
+        sequence = self.env["sales.sequence"].create(
+            {
+                "name": "Pipeline tour",
+                "user_id": seller.id,
+                "step_ids": [Command.create({"name": "Hello", "subject": "Hello", "body_html": "<p>Hello</p>"})],
+            }
+        )
+        sequence.with_user(seller).action_activate()
+        self.start_tour(
+            f"/odoo/action-crm.crm_lead_action_pipeline/{lead.id}",
+            "sales_sequence_opportunity_tour",
+            login="tour_pipeline",
+        )
+        enrollment = sequence.enrollment_ids
+        self.assertEqual((enrollment.partner_id, enrollment.lead_id), (buyer, lead))
+        self.assertEqual(enrollment.state, "active")

@@ -14,6 +14,8 @@ class SalesSequenceEnrollWizard(models.TransientModel):
 
     sequence_id = fields.Many2one("sales.sequence", domain="[('state', 'in', ('draft', 'active', 'paused'))]")
     partner_ids = fields.Many2many("res.partner", string="Contacts")
+    # From the pipeline: each opportunity's contact is enrolled with the opportunity linked (created if missing).
+    lead_ids = fields.Many2many("crm.lead", string="Opportunities")
     state = fields.Selection([("choose", "Choose"), ("done", "Done")], default="choose")
     other_sequences_warning = fields.Text(compute="_compute_other_sequences_warning")
     result_line_ids = fields.One2many("sales.sequence.enroll.wizard.line", "wizard_id", readonly=True)
@@ -32,6 +34,14 @@ class SalesSequenceEnrollWizard(models.TransientModel):
         ):
             partner_ids = context.get("active_ids") or ([context["active_id"]] if context.get("active_id") else [])
             values["partner_ids"] = [fields.Command.set(partner_ids)]
+        if "lead_ids" in fields_list and not values.get("lead_ids") and context.get("active_model") == "crm.lead":
+            leads = self.env["crm.lead"].browse(
+                context.get("active_ids") or ([context["active_id"]] if context.get("active_id") else [])
+            )
+            leads.check_access("read")
+            values["lead_ids"] = [fields.Command.set(leads.ids)]
+            # Their contacts, for the warning about other sequences; the missing ones are created at Enroll.
+            values["partner_ids"] = [fields.Command.set(leads.partner_id.ids)]
         return values
 
     @api.depends("partner_ids", "sequence_id")
@@ -69,11 +79,12 @@ class SalesSequenceEnrollWizard(models.TransientModel):
         self.ensure_one()
         if not self.sequence_id:
             raise UserError(_("Sequence: choose the sequence to enroll the contacts in."))
-        if not self.partner_ids:
+        if not self.partner_ids and not self.lead_ids:
             raise UserError(_("Contacts: choose at least one contact to enroll."))
+        lead_by_partner = self._contacts_of_leads()
         warning = self._get_other_sequences_warning()
         enrollments, refusals = self.sequence_id._enroll_partners(
-            self.partner_ids, source="bulk" if len(self.partner_ids) > 1 else "manual"
+            self.partner_ids, source="bulk" if len(self.partner_ids) > 1 else "manual", leads=lead_by_partner
         )
         message = self._get_result_message(enrollments)
         self.write(
@@ -106,6 +117,16 @@ class SalesSequenceEnrollWizard(models.TransientModel):
                 "next": {"type": "ir.actions.act_window_close"},
             },
         }
+
+    def _contacts_of_leads(self):
+        """{contact: opportunity} for the chosen opportunities, their missing contacts created (as Odoo's lead
+        conversion does) and added to the contacts; the first opportunity of a contact wins."""
+        lead_by_partner = {}
+        for lead, partner in self.lead_ids._sales_sequence_contacts().items():
+            lead_by_partner.setdefault(partner, lead)
+        if lead_by_partner:
+            self.partner_ids |= self.env["res.partner"].union(*lead_by_partner)
+        return lead_by_partner
 
     def _get_result_message(self, enrollments):
         """How many were enrolled and when they start, in the sequence's current state."""

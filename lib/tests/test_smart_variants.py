@@ -73,3 +73,15 @@ def test_no_winner_without_replies_or_on_a_tie():
     assert pick_winner([VariantStats(1, 50, 0), VariantStats(2, 80, 0)], 50) is None
     assert pick_winner([VariantStats(1, 50, 5), VariantStats(2, 100, 10)], 50) is None
     assert pick_winner([VariantStats(1, 50, 5), VariantStats(2, 100, 11)], 50) == 2
+
+
+def test_pick_winner_on_opportunities_won():
+    # B has more replies, A more opportunities won: each metric names its own winner.
+    stats = [VariantStats(1, 100, 5, won=4), VariantStats(2, 100, 12, won=1)]
+    assert pick_winner(stats, 50) == 2
+    assert pick_winner(stats, 50, metric="won") == 1
+    # No opportunity won yet, or a tie: no winner, the test goes on.
+    assert pick_winner([VariantStats(1, 100, 5), VariantStats(2, 100, 12)], 50, metric="won") is None
+    assert pick_winner([VariantStats(1, 100, 5, won=2), VariantStats(2, 100, 12, won=2)], 50, metric="won") is None
+    with pytest.raises(ValueError, match="unknown A/B metric"):
+        pick_winner(stats, 50, metric="opens")
