@@ -56,9 +56,14 @@ class SalesSequenceEnrollment(models.Model):
         """{enrollment id: the first of `conditions` it does not meet, or None}, judged as the run cron does."""
         facts = self._behaviour_facts() if facts is None else facts
         matching = self._contacts_matching(conditions)
+        leads = self._leads_matching(conditions)
         return {
             enrollment.id: unmet_condition(
-                conditions._specs(contact_ok=enrollment.partner_id in matching), facts[enrollment.id]
+                conditions._specs(
+                    contact_ok=enrollment.partner_id in matching,
+                    lead_ok=bool(enrollment.lead_id) and enrollment.lead_id in leads,
+                ),
+                facts[enrollment.id],
             )
             for enrollment in self
         }

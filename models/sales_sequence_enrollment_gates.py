@@ -190,6 +190,17 @@ class SalesSequenceEnrollment(models.Model):
         found = conditions._partners_as(owner).search([("id", "in", self.partner_id.ids), *domain])
         return self.partner_id.browse(found.ids)
 
+    def _leads_matching(self, conditions):
+        """The opportunities of these enrollments that match the opportunity conditions among `conditions`, searched
+        as the sequence's owner (as contact conditions are)."""
+        leads = self.lead_id if "lead_id" in self._fields else self.env["crm.lead"]
+        if not leads or not conditions._has_lead_conditions():
+            return leads.browse()
+        owner = conditions.sequence_id[:1].user_id
+        domain = conditions._lead_domain(owner)
+        found = conditions._records_as(owner, "crm.lead").search([("id", "in", leads.ids), *domain])
+        return leads.browse(found.ids)
+
     def _skip_unmet_conditions(self, step, now, schedules):
         """Classic: the enrollments whose step conditions fail skip the step, with the condition as the reason, and
         the next step keeps its own day (its delay counts from this step's slot). Returns the others."""
@@ -216,6 +227,7 @@ class SalesSequenceEnrollment(models.Model):
         for sequence, enrollments in self.grouped("sequence_id").items():
             steps = sequence.step_ids
             contact_ok = {step: enrollments._contacts_matching(step.condition_ids) for step in steps}
+            lead_ok = {step: enrollments._leads_matching(step.condition_ids) for step in steps}
             outcomes = {step: [s for s in step.condition_ids._specs() if s[0] == "call_outcome"] for step in steps}
             for enrollment in enrollments:
                 done = set(enrollment._done_touches().step_id.ids)
@@ -224,6 +236,7 @@ class SalesSequenceEnrollment(models.Model):
                         step.id,
                         step.condition_ids.mapped("condition_type"),
                         enrollment.partner_id in contact_ok[step]
+                        and (not step.condition_ids._has_lead_conditions() or enrollment.lead_id in lead_ok[step])
                         and unmet_condition(outcomes[step], facts[enrollment.id]) is None,
                     )
                     for step in steps

@@ -3,7 +3,6 @@ from datetime import timedelta
 from odoo import _, api, fields, models
 from odoo.tools import SQL
 
-from .sales_sequence_enrollment import RUN_CRON_XMLIDS
 from .sales_sequence_step_safety import NEEDS_DATA
 
 
@@ -87,10 +86,10 @@ class SalesSequenceEnrollment(models.Model):
         horizon = fields.Datetime.now() + timedelta(hours=2)
         moments = sorted({e.next_run_at for e in self if e.next_run_at and e.next_run_at <= horizon})
         if moments:
-            for xmlid in RUN_CRON_XMLIDS:
-                cron = self.env.ref(xmlid, raise_if_not_found=False)
-                if cron:
-                    cron._trigger(moments)
+            # As `_wake_cron_for_due`: every run job (Parallel Senders), or the first alone with queue_job.
+            crons = self._run_crons()
+            for cron in crons[:1] if self._run_with_queue_job() else crons:
+                cron._trigger(moments)
 
     # ------------------------------------------------------------------
     # Bounce-rate hold of the first step

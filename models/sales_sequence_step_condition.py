@@ -13,7 +13,10 @@ CONDITION_TYPES = [
     ("any_clicked", "Any earlier email clicked"),
     ("any_replied", "Any earlier email replied"),
     ("call_outcome", "Last call's outcome is"),
+    ("opportunity", "Opportunity matches"),
 ]
+# Conditions on a record (searched as the sequence's owner), not on what the contact did: a first step may hold them.
+RECORD_CONDITIONS = ("contact", "opportunity")
 
 
 class SalesSequenceStepCondition(models.Model):
@@ -33,6 +36,12 @@ class SalesSequenceStepCondition(models.Model):
     domain = fields.Char(
         string="Contact Conditions", default="[]", help="Used by 'Contact matches': the contact must match it."
     )
+    lead_domain = fields.Char(
+        string="Opportunity Conditions",
+        default="[]",
+        help="Used by 'Opportunity matches': the enrollment's opportunity must match it. An enrollment without an "
+        "opportunity does not match.",
+    )
     call_outcome_ids = fields.Many2many(
         "sales.sequence.call.outcome",
         string="Call Outcomes",
@@ -51,13 +60,15 @@ class SalesSequenceStepCondition(models.Model):
                     )
                 )
 
-    def _specs(self, contact_ok=True):
-        """The conditions as lib/conditions.py reads them: (type, payload) pairs, `contact_ok` being whether the
-        contact matches the contact conditions (searched by the caller)."""
+    def _specs(self, contact_ok=True, lead_ok=False):
+        """The conditions as lib/conditions.py reads them: (type, payload) pairs, `contact_ok` and `lead_ok` being
+        whether the contact and the opportunity match the record conditions (searched by the caller)."""
         specs = []
         for condition in self:
             if condition.condition_type == "contact":
                 specs.append(("contact", contact_ok))
+            elif condition.condition_type == "opportunity":
+                specs.append(("opportunity", lead_ok))
             elif condition.condition_type == "call_outcome":
                 specs.append(("call_outcome", tuple(condition.call_outcome_ids.ids)))
             else:
@@ -73,10 +84,20 @@ class SalesSequenceStepCondition(models.Model):
                 _("Step '%(step)s', Contact Conditions", step=condition.step_id.name),
             )
 
+    @api.constrains("condition_type", "lead_domain")
+    def _check_lead_domain(self):
+        for condition in self.filtered(lambda c: c.condition_type == "opportunity"):
+            condition._check_domain_usable(
+                condition.lead_domain,
+                condition._domain_checkers(condition.sequence_id.user_id),
+                _("Step '%(step)s', Opportunity Conditions", step=condition.step_id.name),
+                model="crm.lead",
+            )
+
     def _get_activation_problems(self, label):
         problems = []
         for condition in self:
-            if condition.condition_type != "contact" and condition.step_id._is_first_step():
+            if condition.condition_type not in RECORD_CONDITIONS and condition.step_id._is_first_step():
                 if condition.step_id.sequence_id.sequence_type == "classic":
                     problems.append(
                         _(
@@ -87,6 +108,16 @@ class SalesSequenceStepCondition(models.Model):
                         )
                     )
         return problems
+
+    def _lead_domain(self, user):
+        """The opportunity conditions' domains joined with AND, as `user` reads them."""
+        domain = []
+        for condition in self.filtered(lambda c: c.condition_type == "opportunity"):
+            domain += self._parse_domain(condition.lead_domain, user)
+        return domain
+
+    def _has_lead_conditions(self):
+        return any(condition.condition_type == "opportunity" for condition in self)
 
     def _contact_domain(self, user):
         """The conditions' contact domains joined with AND (one search decides them all), as `user` reads them."""

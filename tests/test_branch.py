@@ -1,3 +1,5 @@
+import base64
+import json
 from datetime import datetime, timedelta
 
 from odoo import Command
@@ -171,3 +173,103 @@ class TestBranchSteps(BranchCommon):
         sequence.sequence_type = "smart"
         with self.at(MONDAY_0700_UTC), self.assertRaisesRegex(UserError, "branch steps are for classic"):
             sequence.action_activate()
+
+
+@tagged("post_install", "-at_install", "sales_sequence")
+class TestBranchOnOpportunity(BranchCommon):
+    """A branch (or a step) judged on the enrollment's opportunity: its fields, searched as the sequence's owner."""
+
+    STEPS = [
+        {"name": "Intro"},
+        {"name": "Big deal?", "step_type": "branch", "delay_days": 1},
+        {"name": "Exec email", "delay_days": 1},
+        {"name": "Standard email", "delay_days": 2},
+    ]
+
+    def test_the_opportunity_chooses_the_path_and_the_forecast_agrees(self):
+        sequence = self._branch_sequence(
+            {"condition_type": "opportunity", "lead_domain": "[('expected_revenue', '>=', 10000)]"},
+            "Exec email",
+            "Standard email",
+            self.STEPS,
+        )
+        big, small = self.contacts[:2]
+        leads = self.env["crm.lead"].create(
+            [
+                {"name": "Big", "partner_id": big.id, "expected_revenue": 50000, "user_id": self.user_sales.id},
+                {"name": "Small", "partner_id": small.id, "expected_revenue": 500, "user_id": self.user_sales.id},
+            ]
+        )
+        with self.at(MONDAY_0700_UTC):
+            sequence.action_activate()
+            by_contact = {big: leads[0], small: leads[1]}
+            enrollments, refusals = sequence._enroll_partners(big | small, leads=by_contact)
+        self.assertFalse(refusals)
+        self.assertEqual(enrollments.lead_id, leads)
+        third = self._start_plain(sequence)  # no opportunity: the condition does not hold
+        self._run_at(MONDAY_0800_UTC)
+        with self.at(MONDAY_0800_UTC + timedelta(hours=1)):
+            action = sequence.with_user(self.user_sales).action_open_forecast()
+        lines = self.env["sales.sequence.forecast.line"].search(action["domain"])
+        self.assertEqual(
+            {line.partner_id: line.branch_answer for line in lines if line.branch_answer},
+            {big: "yes", small: "no", third.partner_id: "no"},
+        )
+        forecast = {(line.partner_id, line.step_id.name) for line in lines}
+        moment = datetime(2026, 12, 8, 7, 55)
+        while moment < datetime(2026, 12, 14):
+            if 8 <= moment.hour < 9:
+                self._run_at(moment)
+            moment += timedelta(minutes=5)
+        actual = {
+            (touch.partner_id, touch.step_id.name)
+            for touch in (enrollments | third).touch_ids
+            if touch.date > MONDAY_0800_UTC
+        }
+        self.assertEqual(actual, forecast)
+        self.assertIn((big, "Exec email"), actual)
+        self.assertIn((small, "Standard email"), actual)
+        self.assertIn("yes -> Step 3 'Exec email'", self._events(enrollments[0], "branch").description)
+
+    def test_opportunity_conditions_the_owner_cannot_run_are_refused(self):
+        sequence = self._mixed_sequence(self.STEPS)
+        with self.assertRaisesRegex(ValidationError, "Opportunity Conditions"):
+            sequence.step_ids[1].write(
+                {
+                    "condition_ids": [
+                        Command.create({"condition_type": "opportunity", "lead_domain": "[('nope', '=', 1)]"})
+                    ]
+                }
+            )
+
+    def test_export_and_import_keep_branches_and_call_outcomes(self):
+        connected = self.env.ref("sales_sequence.call_outcome_connected")
+        sequence = self._branch_sequence(
+            {"condition_type": "call_outcome", "call_outcome_ids": [Command.set(connected.ids)]},
+            "Exec email",
+            "Standard email",
+            [{"name": "Intro", "step_type": "call", "activity_summary": "Call", "require_call_outcome": True}]
+            + self.STEPS[1:],
+        )
+        data = self.env["sales.sequence.share"]._export_data(sequence)
+        wizard = (
+            self.env["sales.sequence.share"]
+            .with_user(self.user_sales_2)
+            .create({"file": base64.b64encode(json.dumps(data).encode())})
+        )
+        imported = self.env["sales.sequence"].browse(wizard.action_import()["res_id"])
+        branch = imported.step_ids[1]
+        self.assertEqual(branch.branch_yes_step_id.name, "Exec email")
+        self.assertEqual(branch.branch_no_step_id.name, "Standard email")
+        self.assertEqual(branch.condition_ids.call_outcome_ids, connected)
+        self.assertTrue(imported.step_ids[0].require_call_outcome)
+        data["steps"][1]["conditions"][0]["call_outcomes"] = ["Reached the CEO"]
+        wizard = self.env["sales.sequence.share"].create({"file": base64.b64encode(json.dumps(data).encode())})
+        with self.assertRaisesRegex(UserError, "Reached the CEO"):
+            wizard.action_import()
+
+    def _start_plain(self, sequence):
+        with self.at(MONDAY_0700_UTC):
+            enrollment, refusals = sequence._enroll_partners(self.contacts[2:3])
+        self.assertFalse(refusals)
+        return enrollment

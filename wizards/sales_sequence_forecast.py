@@ -149,7 +149,7 @@ class SalesSequenceForecast(models.TransientModel):
         """One PlanEnrollment per contact: a running enrollment from its waiting step, the others from step 1.
         Branches are answered on what is known now (the cron's facts and contact conditions), see lib/planner.py."""
         steps = list(sequence.step_ids)
-        specs = self._branch_specs(sequence, partners)
+        specs = self._branch_specs(sequence, partners, enrollments)
         facts = enrollments._behaviour_facts() if enrollments else {}
         subjects = []
         for position, partner in enumerate(partners):
@@ -177,8 +177,10 @@ class SalesSequenceForecast(models.TransientModel):
             subjects.append(PlanEnrollment(subject_id, 0, now, tz=tz, mailbox=mailbox, branch_specs=specs[partner]))
         return subjects
 
-    def _branch_specs(self, sequence, partners):
-        """{partner: {branch position: its conditions with this contact's matches}}, one search per branch."""
+    def _branch_specs(self, sequence, partners, enrollments=None):
+        """{partner: {branch position: its conditions with this contact's (and opportunity's) matches}}, one search
+        per branch and record kind. A contact not enrolled yet has no opportunity: its opportunity conditions fail,
+        as the cron judges an enrollment without one."""
         specs = {partner: {} for partner in partners}
         if sequence.sequence_type != "classic":
             return specs
@@ -194,8 +196,12 @@ class SalesSequenceForecast(models.TransientModel):
                 if domain
                 else (p.id for p in partners)
             )
+            leads = enrollments._leads_matching(conditions) if enrollments else self.env["crm.lead"]
+            lead_ok = {enrollment.partner_id.id for enrollment in enrollments or () if enrollment.lead_id in leads}
             for partner in partners:
-                specs[partner][position] = tuple(conditions._specs(contact_ok=partner.id in matching))
+                specs[partner][position] = tuple(
+                    conditions._specs(contact_ok=partner.id in matching, lead_ok=partner.id in lead_ok)
+                )
         return specs
 
     def _already_sent(self, schedule, now):

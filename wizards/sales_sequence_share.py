@@ -51,8 +51,10 @@ STEP_FIELDS = (
     "auto_approve",
     "auto_approve_after",
     "auto_approve_daily_cap",
+    "require_call_outcome",
+    "on_missing_data",
 )
-CONDITION_FIELDS = ("condition_type", "domain")
+CONDITION_FIELDS = ("condition_type", "domain", "lead_domain")
 VARIANT_FIELDS = ("name", "subject", "body_html")
 
 
@@ -81,7 +83,13 @@ class SalesSequenceShare(models.TransientModel):
                 values["subject"] = step.mail_template_id.subject or False
                 values["body_html"] = step.mail_template_id.body_html or False
                 values["template_name"] = step.mail_template_id.name
-            values["conditions"] = [_plain(c, CONDITION_FIELDS) for c in step.condition_ids]
+            values["conditions"] = [
+                dict(_plain(c, CONDITION_FIELDS), call_outcomes=c.call_outcome_ids.mapped("name"))
+                for c in step.condition_ids
+            ]
+            # A branch's paths travel as the targets' positions among the steps (0 = first); None ends the sequence.
+            for key, target in (("branch_yes", step.branch_yes_step_id), ("branch_no", step.branch_no_step_id)):
+                values[key] = list(sequence.step_ids).index(target) if target else None
             values["variants"] = [_plain(v, VARIANT_FIELDS) for v in step.variant_ids]
             steps.append(values)
         return {"format": SHARE_FORMAT, "sequence": _plain(sequence, SEQUENCE_FIELDS), "steps": steps}
@@ -98,6 +106,7 @@ class SalesSequenceShare(models.TransientModel):
         try:
             with self.env.cr.savepoint():
                 sequence = self.env["sales.sequence"].create(values)
+                self._link_branches(sequence, data["steps"])
         except (ValueError, TypeError, KeyError, AttributeError) as error:
             # A value of the wrong type (text for a number, a list for a text...): name it instead of a traceback.
             raise UserError(
@@ -136,6 +145,34 @@ class SalesSequenceShare(models.TransientModel):
             raise UserError(_("JSON File: the sequence or its steps are missing. Export the sequence again."))
         return data
 
+    def _call_outcome_values(self, names):
+        """Call outcomes are found by name in this database (its list is the admin's own)."""
+        if not names:
+            return {}
+        outcomes = self.env["sales.sequence.call.outcome"].search([("name", "in", names)])
+        missing = set(names) - set(outcomes.mapped("name"))
+        if missing:
+            raise UserError(
+                _(
+                    "JSON File: the call outcomes %(names)s do not exist here. Add them in Sequences > Configuration "
+                    "> Call Outcomes, then import again.",
+                    names=", ".join(sorted(missing)),
+                )
+            )
+        return {"call_outcome_ids": [Command.set(outcomes.ids)]}
+
+    def _link_branches(self, sequence, steps):
+        """Point each imported branch at its paths' steps, given by position in the export."""
+        created = list(sequence.step_ids.sorted(lambda s: (s.sequence, s.id)))
+        for step, data in zip(created, steps, strict=False):
+            values = {}
+            for key in ("branch_yes", "branch_no"):
+                position = data.get(key)
+                if isinstance(position, int) and 0 <= position < len(created):
+                    values[f"{key}_step_id"] = created[position].id
+            if values:
+                step.write(values)
+
     def _step_values(self, step):
         if not isinstance(step, dict):
             raise UserError(_("JSON File: a step is not an object. Export the sequence again."))
@@ -162,7 +199,10 @@ class SalesSequenceShare(models.TransientModel):
                     )
                 )
         values["condition_ids"] = [
-            Command.create({name: c[name] for name in CONDITION_FIELDS if name in c})
+            Command.create(
+                {name: c[name] for name in CONDITION_FIELDS if name in c}
+                | self._call_outcome_values(c.get("call_outcomes") or [])
+            )
             for c in step.get("conditions", [])
         ]
         values["variant_ids"] = [
