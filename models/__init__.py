@@ -26,6 +26,7 @@ from . import sales_sequence_enrollment_sms
 from . import sms_tracker
 from . import sales_sequence_enrollment_merge_fields
 from . import sales_sequence_enrollment_conversation
+from . import sales_sequence_enrollment_erasure
 from . import sales_sequence_touch
 from . import sales_sequence_report
 from . import sales_sequence_event
@@ -36,6 +37,7 @@ from . import calendar_event
 from . import mail_mail
 from . import mail_thread
 from . import res_partner
+from . import res_partner_erasure
 from . import res_config_settings
 from . import sales_sequence_step_condition
 from . import sales_sequence_step_variant
@@ -43,3 +45,6 @@ from . import sales_sequence_draft
 from . import mail_activity
 from . import fetchmail_server
 from . import sales_sequence_mailbox
+from . import sales_sequence_erasure
+from . import privacy_lookup_wizard
+from . import privacy_lookup_wizard_line

@@ -7,3 +7,4 @@ from . import sales_sequence_share
 from . import sales_sequence_forecast
 from . import sales_sequence_test_run
 from . import sales_sequence_mailbox_wizard
+from . import sales_sequence_erase_wizard
