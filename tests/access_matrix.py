@@ -136,6 +136,7 @@ BUTTONS = {
         "action_resume_sales_sequences",
         "action_pause_sales_sequences",
     ),
+    "sales.sequence.erase.wizard": ("action_erase",),
 }
 
 # Who may press each button on the first Sequences User's records: that user and the managers. The contact's
@@ -149,6 +150,11 @@ BUTTON_ALLOWED = {
     for model, methods in BUTTONS.items()
     for method in methods
 }
+# Erase Personal Data (on the contact of a sequence of the first Sequences User): Sequence Managers only.
+BUTTON_ALLOWED[("sales.sequence.erase.wizard", "action_erase")] = {"manager"}
+
+# The erasure log (sales.sequence.erasure): written by the erasure alone, read by the Sequence Managers, kept.
+ERASURE_LOG = {"read": {"manager"}, "write": set(), "create": set(), "unlink": set()}
 
 # The addon's public (HTTP) routes and who may call them: anyone, with the HMAC token of that record and purpose
 # (tests/test_conversation.py checks that a forged, swapped or malformed token gets a plain 404).
@@ -204,6 +210,10 @@ def render_rst():
         for model, methods in BUTTONS.items()
         for method in methods
     ]
+    lines += _simple_table(header, rows)
+    lines.append("")
+    header = ["Erasure log", *OPERATIONS]
+    rows = [[ROLES[role], *("yes" if role in ERASURE_LOG[op] else "-" for op in OPERATIONS)] for role in ROLES]
     lines += _simple_table(header, rows)
     lines.append("")
     header = ["A manager's shared sequence", *SHARED_OPERATIONS]

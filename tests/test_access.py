@@ -282,6 +282,15 @@ class TestAccessMatrix(AccessCommon):
             data = self.env[model]._export_data(self.seq_a.sudo())
             raw = base64.b64encode(json.dumps(data).encode())
             return getattr(self.env[model].with_user(user).create({"file": raw}), method)()
+        if model == "sales.sequence.erase.wizard":
+            contact = self.seq_a.sudo().enrollment_ids[:1].partner_id
+            wizard = (
+                self.env[model]
+                .with_user(user)
+                .with_context(active_model="res.partner", active_ids=contact.ids)
+                .create({})
+            )
+            return getattr(wizard, method)()
         if model == "sales.sequence.draft":
             draft = self.env[model].sudo().search([("sequence_id", "=", self.seq_a.id)], limit=1)
             if method == "action_send":
@@ -356,6 +365,24 @@ class TestAccessMatrix(AccessCommon):
                 if observed != (role in allowed_roles):
                     differences[(model, method, role)] = "allowed" if observed else "denied"
         self.assertFalse(differences, "buttons whose access differs from the matrix")
+
+    def test_erasure_log_matrix(self):
+        """The erasure log: Sequence Managers read it; nobody edits, adds or deletes a line (the erasure writes)."""
+        contact = self.seq_a.sudo().enrollment_ids[:1].partner_id
+        log = contact.sudo()._sales_sequence_erase()
+        attempts = {
+            "read": lambda user: log.with_user(user).read(["contact_ref", "user_id"]),
+            "write": lambda user: log.with_user(user).write({"contact_ref": 1}),
+            "create": lambda user: log.with_user(user).create({"contact_ref": 1, "user_id": user.id}),
+            "unlink": lambda user: log.with_user(user).unlink(),
+        }
+        differences = {}
+        for role, user in self.users.items():
+            for operation, attempt in attempts.items():
+                observed = self.attempt(lambda a=attempt, u=user: a(u))
+                if observed != (role in access_matrix.ERASURE_LOG[operation]):
+                    differences[(role, operation)] = "allowed" if observed else "denied"
+        self.assertFalse(differences, "erasure log cells that differ from the matrix")
 
     def test_public_routes_are_in_the_matrix(self):
         installed = self.env["ir.module.module"].search([("state", "=", "installed")]).mapped("name")
