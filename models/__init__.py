@@ -46,5 +46,3 @@ from . import mail_activity
 from . import fetchmail_server
 from . import sales_sequence_mailbox
 from . import sales_sequence_erasure
-from . import privacy_lookup_wizard
-from . import privacy_lookup_wizard_line

@@ -149,6 +149,7 @@ class ResPartner(models.Model):
         self.env["mail.followers"].search([("partner_id", "=", self.id)]).unlink()
         self.env.flush_all()
         self.env.cr.execute(SQL("DELETE FROM mail_message_res_partner_rel WHERE res_partner_id = %s", self.id))
+        self.env["mail.message"].invalidate_model(["partner_ids"])
         return counts
 
     def _sales_sequence_erase_tracked_names(self):

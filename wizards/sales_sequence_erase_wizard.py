@@ -41,12 +41,24 @@ class SalesSequenceEraseWizard(models.TransientModel):
             raise UserError(_("Contacts: choose the contact whose personal data to erase."))
         source = "contact_delete" if self.env.context.get("sales_sequence_erase_on_delete") else "wizard"
         logs = self.partner_ids._sales_sequence_erase(source=source)
-        return {
+        contacts = {
             "type": "ir.actions.act_window",
             "name": _("Contacts"),
             "res_model": "res.partner",
             "view_mode": "list,kanban,form",
             "views": [(False, "list"), (False, "kanban"), (False, "form")],
             "target": "main",
-            "context": {"sales_sequence_erasure_ids": logs.ids},
+        }
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "message": _(
+                    "Personal data erased (%(count)s contact(s)); the erasure is logged in Sequences > Configuration "
+                    "> Erasures.",
+                    count=len(logs),
+                ),
+                "next": contacts,
+            },
         }

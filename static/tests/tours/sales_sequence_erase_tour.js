@@ -48,6 +48,10 @@ registry.category("web_tour.tours").add("sales_sequence_erase_tour", {
             run: "click",
         },
         {
+            content: "The erasure is confirmed",
+            trigger: ".o_notification:contains(Personal data erased (1 contact(s)))",
+        },
+        {
             content: "Back to the contacts, without the erased one",
             trigger: ".o_list_view .o_data_row:contains(Tour Neighbour)",
         },
