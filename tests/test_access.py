@@ -3,7 +3,7 @@ import json
 from pathlib import Path
 
 from odoo import Command, http
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, RedirectWarning, UserError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
@@ -533,9 +533,9 @@ class TestRepointingAttacks(AccessCommon):
                 enrollment.touch_ids.with_user(user).write({"mailbox": "other@example.com"})
         with self.assertRaises(UserError):
             self.seq_a.with_user(self.user_sales_manager).unlink()
-        with self.assertRaises(UserError) as caught:
-            enrollment.partner_id.unlink()  # a contact who was written to keeps the record of it
-        self.assertIn("Archive the contact", str(caught.exception))
+        with self.assertRaises(RedirectWarning) as caught:
+            enrollment.partner_id.unlink()  # a contact who was written to keeps the record of it: erasure is offered
+        self.assertIn("Erase their personal data instead", str(caught.exception))
         self.assertTrue(enrollment.exists())
         self.assertEqual(touches._count_sent_by_mailbox(mailbox, *window), count_before)
 
