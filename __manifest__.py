@@ -5,7 +5,7 @@
     "category": "Sales/CRM",
     "license": "LGPL-3",
     "author": "sales_sequence developers",
-    "depends": ["crm", "mail", "contacts", "resource", "sales_team", "link_tracker", "sms"],
+    "depends": ["crm", "mail", "contacts", "resource", "sales_team", "link_tracker", "sms", "privacy_lookup"],
     "data": [
         "security/sales_sequence_security.xml",
         "security/ir.model.access.csv",
@@ -34,6 +34,8 @@
         "wizards/sales_sequence_share_views.xml",
         "views/fetchmail_server_views.xml",
         "views/sales_sequence_menus.xml",
+        "wizards/sales_sequence_erase_wizard_views.xml",
+        "views/sales_sequence_erasure_views.xml",
     ],
     "demo": ["demo/sales_sequence_demo.xml"],
     "assets": {

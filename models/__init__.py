@@ -29,6 +29,7 @@ from . import sms_tracker
 from . import sales_sequence_enrollment_merge_fields
 from . import sales_sequence_enrollment_conversation
 from . import sales_sequence_enrollment_lead
+from . import sales_sequence_enrollment_erasure
 from . import sales_sequence_touch
 from . import sales_sequence_report
 from . import sales_sequence_event
@@ -41,6 +42,7 @@ from . import mail_thread
 from . import res_partner
 from . import crm_lead
 from . import sales_sequence_lead
+from . import res_partner_erasure
 from . import res_config_settings
 from . import sales_sequence_step_condition
 from . import sales_sequence_step_variant
@@ -55,3 +57,4 @@ from . import sales_sequence_attention
 from . import sales_sequence_step_safety
 from . import sales_sequence_safety
 from . import sales_sequence_enrollment_safety
+from . import sales_sequence_erasure

@@ -1,7 +1,7 @@
 from collections import defaultdict
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import RedirectWarning, UserError
 
 from ..lib import placeholders
 from .sales_sequence_enrollment import DUE_STATES, SENDING_STATES
@@ -136,14 +136,36 @@ class ResPartner(models.Model):
             .search([("partner_id", "in", self.ids)])
         )
         contacted = enrollments._with_history().partner_id
-        if contacted:
+        if not contacted:
+            return
+        names = ", ".join(contacted.sudo(False).mapped("display_name"))
+        if not self.env.user.has_group("sales_sequence.group_sales_sequence_manager"):
             raise UserError(
                 _(
-                    "%(contacts)s received emails from sales sequences, and what was sent is kept. Archive the "
-                    "contact instead.",
-                    contacts=", ".join(contacted.sudo(False).mapped("display_name")),
+                    "%(contacts)s received emails from sales sequences, and what was sent is kept for the "
+                    "sequences' figures. Archive the contact instead, or ask a Sequence Manager to erase their "
+                    "personal data (Actions > Erase Personal Data on the contact).",
+                    contacts=names,
                 )
             )
+        # A deletion request is an erasure request: offer it (the figures stay, the person's data goes).
+        action = self.env.ref("sales_sequence.action_sales_sequence_erase_wizard")
+        raise RedirectWarning(
+            _(
+                "%(contacts)s received emails from sales sequences: deleting the contact would delete the "
+                "sequences' figures with it. Erase their personal data instead: the contact is anonymised and "
+                "archived, what was sent to them and received from them is deleted, the figures stay.",
+                contacts=names,
+            ),
+            action.id,
+            _("Erase Personal Data"),
+            {
+                "active_model": "res.partner",
+                "active_ids": contacted.ids,
+                "default_partner_ids": contacted.ids,
+                "sales_sequence_erase_on_delete": True,
+            },
+        )
 
     def action_view_sales_sequence_enrollments(self):
         self.ensure_one()

@@ -25,3 +25,4 @@ from . import test_attention
 from . import test_safety
 from . import test_parallel_senders
 from . import test_opportunity
+from . import test_erasure

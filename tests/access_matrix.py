@@ -166,6 +166,7 @@ BUTTONS = {
         "action_resume_sales_sequences",
         "action_pause_sales_sequences",
     ),
+    "sales.sequence.erase.wizard": ("action_erase",),
 }
 
 # Who may press each button on the first Sequences User's records: that user and the managers. The contact's
@@ -179,6 +180,11 @@ BUTTON_ALLOWED = {
     for model, methods in BUTTONS.items()
     for method in methods
 }
+# Erase Personal Data (on the contact of a sequence of the first Sequences User): Sequence Managers only.
+BUTTON_ALLOWED[("sales.sequence.erase.wizard", "action_erase")] = {"manager"}
+
+# The erasure log (sales.sequence.erasure): written by the erasure alone, read by the Sequence Managers, kept.
+ERASURE_LOG = {"read": {"manager"}, "write": set(), "create": set(), "unlink": set()}
 
 # From the pipeline (tests/test_access.py, test_opportunity_matrix): enrolling the first Sequences User's opportunity
 # in the role's own sequence, and setting the exit criteria on the opportunity of the role's own sequence.
@@ -250,6 +256,10 @@ def render_rst():
         for model, methods in BUTTONS.items()
         for method in methods
     ]
+    lines += _simple_table(header, rows)
+    lines.append("")
+    header = ["Erasure log", *OPERATIONS]
+    rows = [[ROLES[role], *("yes" if role in ERASURE_LOG[op] else "-" for op in OPERATIONS)] for role in ROLES]
     lines += _simple_table(header, rows)
     lines.append("")
     header = ["A manager's shared sequence", *SHARED_OPERATIONS]

@@ -3,7 +3,7 @@ import json
 from pathlib import Path
 
 from odoo import Command, http
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, RedirectWarning, UserError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
@@ -311,6 +311,15 @@ class TestAccessMatrix(AccessCommon):
             data = self.env[model]._export_data(self.seq_a.sudo())
             raw = base64.b64encode(json.dumps(data).encode())
             return getattr(self.env[model].with_user(user).create({"file": raw}), method)()
+        if model == "sales.sequence.erase.wizard":
+            contact = self.seq_a.sudo().enrollment_ids[:1].partner_id
+            wizard = (
+                self.env[model]
+                .with_user(user)
+                .with_context(active_model="res.partner", active_ids=contact.ids)
+                .create({})
+            )
+            return getattr(wizard, method)()
         if model == "sales.sequence.draft":
             draft = self.env[model].sudo().search([("sequence_id", "=", self.seq_a.id)], limit=1)
             if method == "action_send":
@@ -462,6 +471,24 @@ class TestAccessMatrix(AccessCommon):
                     differences[(role, case)] = "allowed" if allowed else "denied"
         self.assertFalse(differences, "opportunity cells that differ from the matrix")
 
+    def test_erasure_log_matrix(self):
+        """The erasure log: Sequence Managers read it; nobody edits, adds or deletes a line (the erasure writes)."""
+        contact = self.seq_a.sudo().enrollment_ids[:1].partner_id
+        log = contact.sudo()._sales_sequence_erase()
+        attempts = {
+            "read": lambda user: log.with_user(user).read(["contact_ref", "user_id"]),
+            "write": lambda user: log.with_user(user).write({"contact_ref": 1}),
+            "create": lambda user: log.with_user(user).create({"contact_ref": 1, "user_id": user.id}),
+            "unlink": lambda user: log.with_user(user).unlink(),
+        }
+        differences = {}
+        for role, user in self.users.items():
+            for operation, attempt in attempts.items():
+                observed = self.attempt(lambda a=attempt, u=user: a(u))
+                if observed != (role in access_matrix.ERASURE_LOG[operation]):
+                    differences[(role, operation)] = "allowed" if observed else "denied"
+        self.assertFalse(differences, "erasure log cells that differ from the matrix")
+
     def test_public_routes_are_in_the_matrix(self):
         installed = self.env["ir.module.module"].search([("state", "=", "installed")]).mapped("name")
         routes = {
@@ -611,9 +638,9 @@ class TestRepointingAttacks(AccessCommon):
                 enrollment.touch_ids.with_user(user).write({"mailbox": "other@example.com"})
         with self.assertRaises(UserError):
             self.seq_a.with_user(self.user_sales_manager).unlink()
-        with self.assertRaises(UserError) as caught:
-            enrollment.partner_id.unlink()  # a contact who was written to keeps the record of it
-        self.assertIn("Archive the contact", str(caught.exception))
+        with self.assertRaises(RedirectWarning) as caught:
+            enrollment.partner_id.unlink()  # a contact who was written to keeps the record of it: erasure is offered
+        self.assertIn("Erase their personal data instead", str(caught.exception))
         self.assertTrue(enrollment.exists())
         self.assertEqual(touches._count_sent_by_mailbox(mailbox, *window), count_before)
 

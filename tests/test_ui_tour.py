@@ -372,3 +372,41 @@ class TestOpportunityTour(HttpCase):
         enrollment = sequence.enrollment_ids
         self.assertEqual((enrollment.partner_id, enrollment.lead_id), (buyer, lead))
         self.assertEqual(enrollment.state, "active")
+
+
+@tagged("post_install", "-at_install", "sales_sequence")
+class TestEraseTour(HttpCase):
+    """In Chromium, a Sequence Manager deletes a contact a sequence wrote to: the deletion offers Erase Personal Data,
+    the erasure runs, the contact is gone (issue 20, item 5)."""
+
+    def test_delete_offers_erasure(self):
+        new_test_user(
+            self.env,
+            login="tour_eraser",
+            name="Tour Eraser",
+            email="tour.eraser@test.example.com",
+            groups="base.group_user,base.group_partner_manager,sales_team.group_sale_manager",
+        )
+        contact = self.env["res.partner"].create({"name": "Zebulon Quartzfield", "email": "zebulon@example.com"})
+        self.env["res.partner"].create({"name": "Tour Neighbour", "email": "neighbour@example.com"})
+        sequence = self.env["sales.sequence"].create(
+            {
+                "name": "Erase tour",
+                "step_ids": [Command.create({"name": "Intro", "subject": "Hi", "body_html": "<p>Hi</p>"})],
+            }
+        )
+        enrollment = self.env["sales.sequence.enrollment"].create(
+            {"sequence_id": sequence.id, "partner_id": contact.id}
+        )
+        touch = self.env["sales.sequence.touch"].create(
+            {"enrollment_id": enrollment.id, "step_id": sequence.step_ids.id, "subject": "Hi Zebulon"}
+        )
+        self.env["sales.sequence.event"]._record(enrollment, "send", "Sent", step=touch.step_id, touch_id=touch.id)
+
+        self.start_tour(f"/odoo/contacts/{contact.id}", "sales_sequence_erase_tour", login="tour_eraser")
+
+        contact = contact.with_context(active_test=False)
+        self.assertEqual((contact.name, contact.email, contact.active), (f"Erased contact #{contact.id}", False, False))
+        self.assertFalse(touch.subject)
+        log = self.env["sales.sequence.erasure"].search([("contact_ref", "=", contact.id)])
+        self.assertEqual((log.user_id.login, log.source), ("tour_eraser", "contact_delete"))

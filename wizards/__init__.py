@@ -7,3 +7,6 @@ from . import sales_sequence_share
 from . import sales_sequence_forecast
 from . import sales_sequence_test_run
 from . import sales_sequence_mailbox_wizard
+from . import sales_sequence_erase_wizard
+from . import privacy_lookup_wizard
+from . import privacy_lookup_wizard_line
