@@ -1,7 +1,7 @@
 {
     "name": "Sales Sequences",
     "summary": "Multi-step outreach cadences (emails on a send schedule) run by cron against CRM contacts",
-    "version": "18.0.1.2.0",
+    "version": "18.0.1.3.0",
     "category": "Sales/CRM",
     "license": "LGPL-3",
     "author": "sales_sequence developers",
