@@ -39,6 +39,7 @@
     ],
     "demo": ["demo/sales_sequence_demo.xml"],
     "assets": {
+        "web.assets_backend": ["sales_sequence/static/src/**/*"],
         "web.assets_tests": ["sales_sequence/static/tests/tours/**/*"],
     },
 }

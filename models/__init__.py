@@ -58,3 +58,4 @@ from . import sales_sequence_step_safety
 from . import sales_sequence_safety
 from . import sales_sequence_enrollment_safety
 from . import sales_sequence_erasure
+from . import res_users

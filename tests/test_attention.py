@@ -46,6 +46,25 @@ class TestNeedsAttention(StepTypesCommon):
         enrollments["reply"], enrollments["bounced"] = replied, bounced
         return enrollments
 
+    def test_the_activity_menu_counts_what_waits_on_the_rep(self):
+        self._all_four()
+        with self.at(MONDAY_0800_UTC + timedelta(hours=2)):
+            groups = self.env["res.users"].with_user(self.user_sales)._get_activity_groups()
+            others = self.env["res.users"].with_user(self.user_sales_2)._get_activity_groups()
+        (ours,) = [group for group in groups if group["type"] == "sales_sequence_attention"]
+        self.assertEqual(ours["name"], "Sequences: 5 need attention")
+        self.assertEqual(
+            {kind["label"]: kind["count"] for kind in ours["kinds"]},
+            {
+                "Draft to approve": 1,
+                "Reply to handle": 1,
+                "Call due": 1,
+                "Blocked enrollment": 1,
+                "Bounced enrollment": 1,
+            },
+        )
+        self.assertFalse([group for group in others if group["type"] == "sales_sequence_attention"], "nothing waits")
+
     def test_each_kind_is_listed_for_the_owner_only_and_managers_see_all(self):
         enrollments = self._all_four()
         self.assertEqual(enrollments["blocked"].state, "blocked", enrollments["blocked"].state_reason)

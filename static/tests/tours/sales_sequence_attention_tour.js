@@ -78,5 +78,19 @@ registry.category("web_tour.tours").add("sales_sequence_needs_attention_tour", {
             content: "It is resumed",
             trigger: ".o_notification:contains(Resumed)",
         },
+        {
+            content: "The activity menu in the top bar counts what still waits on the rep",
+            trigger: ".o_menu_systray i[aria-label=Activities]",
+            run: "click",
+        },
+        {
+            content: "Sequences: 1 need attention (the blocked enrollment); open it",
+            trigger: ".o-mail-ActivityGroup[data-model_name='sales.sequence.attention']:contains(1 need attention)",
+            run: "click",
+        },
+        {
+            content: "Needs Attention opens on the rep's rows",
+            trigger: ".o_group_name:contains(Blocked enrollment (1))",
+        },
     ],
 });
