@@ -20,3 +20,4 @@ from . import test_send_time
 from . import test_personalization
 from . import test_report
 from . import test_first_week
+from . import test_audience_sql
