@@ -216,6 +216,7 @@ class SalesSequenceEnrollment(models.Model):
             return {tuple(sorted(self._plan_blocked(step, str(error)).items())): list(enrollment_ids)}
         reason = _("Waiting for step %(position)s '%(step)s'.", position=1, step=step.name)
         slots = {}
+        plans = {}  # slot: its plan (as sorted items), made once per distinct slot
         by_values = defaultdict(list)
         for enrollment_id in enrollment_ids:
             tz = contact_tz.get(enrollment_id)
@@ -225,7 +226,9 @@ class SalesSequenceEnrollment(models.Model):
                 if tz not in slots:
                     slots[tz] = slot_for_step(schedule, step.delay_days, now, False, False, tz, None)
                 slot = slots[tz]
-            by_values[tuple(sorted(self._plan_step(step, slot, reason).items()))].append(enrollment_id)
+            if slot not in plans:
+                plans[slot] = tuple(sorted(self._plan_step(step, slot, reason).items()))
+            by_values[plans[slot]].append(enrollment_id)
         return by_values
 
     # ------------------------------------------------------------------
