@@ -322,15 +322,55 @@ class SalesSequenceEnrollment(models.Model):
         )
         self.invalidate_recordset(["state", "state_reason", "step_id", "next_run_at", "write_uid", "write_date"])
 
+    @api.model
+    def _insert_planned(self, sequence, values, ids, partner_ids, next_run_ats):
+        """Insert started enrollments of `sequence` in one SQL statement, each row (`ids`, `partner_ids`,
+        `next_run_ats` side by side; ids taken from the table's sequence beforehand) in the start plan `values`
+        (`_plan_step` or `_plan_blocked`, its `next_run_at` per row): an audience's thousands are written once,
+        never inserted as drafts and then started. No tracking message per enrollment, as `_write_start`. A contact
+        another worker enrolled meanwhile is skipped by the unique index, without an error. Returns the new ones."""
+        self.env.flush_all()
+        now = fields.Datetime.now()
+        self.env.cr.execute(
+            SQL(
+                """
+                INSERT INTO sales_sequence_enrollment
+                       (id, sequence_id, partner_id, user_id, company_id, state, state_reason, step_id, next_run_at,
+                        date_enrolled, active, paused_by_sequence, create_uid, create_date, write_uid, write_date)
+                SELECT row.id, %(sequence)s, row.partner_id, %(owner)s, %(company)s, %(state)s, %(reason)s, %(step)s,
+                       row.next_run_at, %(now)s, TRUE, FALSE, %(uid)s, %(now)s, %(uid)s, %(now)s
+                  FROM unnest(%(ids)s::int[], %(partners)s::int[], %(next_run_ats)s::timestamp[])
+                       AS row(id, partner_id, next_run_at)
+                ON CONFLICT DO NOTHING
+                RETURNING id
+                """,
+                sequence=sequence.id,
+                owner=sequence.user_id.id or None,
+                company=sequence.company_id.id,
+                state=values["state"],
+                reason=values["state_reason"],
+                step=values["step_id"] or None,
+                now=now,
+                uid=self.env.uid,
+                ids=ids,
+                partners=partner_ids,
+                next_run_ats=next_run_ats,
+            )
+        )
+        return self.browse(sorted(row[0] for row in self.env.cr.fetchall()))
+
     def _wake_cron_for_due(self):
         """Ask the run cron to wake when these enrollments fall due, so a step leaves within minutes of its slot
         rather than at the next hourly run."""
+        self._wake_cron_at(
+            enrollment.next_run_at for enrollment in self if enrollment.state in DUE_STATES and enrollment.next_run_at
+        )
+
+    @api.model
+    def _wake_cron_at(self, next_run_ats):
+        """Wake the run cron at these due moments (those within a day), each rounded up to its bucket."""
         horizon = fields.Datetime.now() + timedelta(days=1)
-        moments = {
-            _ceil_to_bucket(enrollment.next_run_at)
-            for enrollment in self
-            if enrollment.state in DUE_STATES and enrollment.next_run_at and enrollment.next_run_at <= horizon
-        }
+        moments = {_ceil_to_bucket(moment) for moment in set(next_run_ats) if moment and moment <= horizon}
         if moments:
             # Every run job (Settings: Parallel senders), so that all senders share the sends; with queue_job the
             # first alone, which queues the senders' jobs.

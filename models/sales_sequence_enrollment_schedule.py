@@ -7,7 +7,7 @@ from odoo.tools import SQL
 
 from ..lib.planner import slot_for_step
 from ..lib.send_schedule import ScheduleError
-from .sales_sequence_enrollment import cached_schedule
+from .sales_sequence_enrollment import DUE_STATES, cached_schedule
 
 _logger = logging.getLogger(__name__)
 
@@ -131,6 +131,53 @@ class SalesSequenceEnrollment(models.Model):
             self.browse(ids)._write_start(dict(values))
         self._wake_cron_for_due()
 
+    @api.model
+    def _insert_started(self, sequence, partner_ids):
+        """Enroll `partner_ids` in the active `sequence`, inserted already started at its first step: the same plans
+        and slots as `_start` (ids taken beforehand, as a randomized slot is seeded with the enrollment's id), one
+        INSERT per distinct plan, the run cron woken from the planned slots. Returns the new enrollments."""
+        if not partner_ids:
+            return self.browse()
+        first_step = sequence.step_ids[:1]
+        if not first_step:  # nothing to run: `_start` finishes them
+            enrollments = self._insert_open(sequence, self.env["res.partner"].browse(partner_ids))
+            enrollments._start()
+            return enrollments
+        self.env.cr.execute(
+            SQL(
+                "SELECT nextval(pg_get_serial_sequence('sales_sequence_enrollment', 'id')) FROM generate_series(1, %s)",
+                len(partner_ids),
+            )
+        )
+        ids = [row[0] for row in self.env.cr.fetchall()]
+        partner_of = dict(zip(ids, partner_ids, strict=True))
+        contact_tz = {}
+        if sequence.use_contact_tz:
+            partner_tz = self._partner_timezones(partner_ids)
+            contact_tz = {eid: partner_tz[pid] for eid, pid in partner_of.items() if pid in partner_tz}
+        plans = self._first_step_plans(sequence, first_step, fields.Datetime.now(), ids, contact_tz)
+        rows = defaultdict(lambda: ([], [], []))  # plan without next_run_at: (ids, partner ids, next_run_ats)
+        for values, plan_ids in plans.items():
+            values = dict(values)
+            next_run_at = values.pop("next_run_at") or None
+            enrollment_ids, partners, next_run_ats = rows[tuple(sorted(values.items()))]
+            enrollment_ids.extend(plan_ids)
+            partners.extend(partner_of[eid] for eid in plan_ids)
+            next_run_ats.extend([next_run_at] * len(plan_ids))
+        inserted, due = [], []
+        for values, (enrollment_ids, partners, next_run_ats) in rows.items():
+            values = dict(values)
+            new = self._insert_planned(sequence, values, enrollment_ids, partners, next_run_ats)
+            inserted.extend(new.ids)
+            if values["state"] in DUE_STATES:
+                next_run_of = dict(zip(enrollment_ids, next_run_ats, strict=True))
+                due.extend(next_run_of[eid] for eid in new.ids)
+        # Written in SQL: the cached lists and counts of the sequence and the contacts do not know the new rows.
+        sequence.invalidate_recordset()
+        self.env["res.partner"].invalidate_model(["sales_sequence_enrollment_ids"])
+        self._wake_cron_at(due)
+        return self.browse(sorted(inserted))
+
     def _contact_timezones(self):
         """{enrollment id: its contact's timezone} for the contacts that have one, in one query."""
         self.flush_recordset(["partner_id"])
@@ -144,18 +191,34 @@ class SalesSequenceEnrollment(models.Model):
         )
         return dict(self.env.cr.fetchall())
 
+    @api.model
+    def _partner_timezones(self, partner_ids):
+        """{partner id: its timezone} for the contacts that have one, in one query."""
+        self.env["res.partner"].flush_model(["tz"])
+        self.env.cr.execute(
+            SQL("SELECT id, tz FROM res_partner WHERE id = ANY(%s) AND tz IS NOT NULL", list(partner_ids))
+        )
+        return dict(self.env.cr.fetchall())
+
     def _first_step_values(self, sequence, step, now):
         """{values (as sorted items): enrollment ids} scheduling these enrollments of `sequence` at `step`."""
+        contact_tz = self._contact_timezones() if sequence.use_contact_tz else {}
+        return self._first_step_plans(sequence, step, now, self.ids, contact_tz)
+
+    @api.model
+    def _first_step_plans(self, sequence, step, now, enrollment_ids, contact_tz):
+        """{values (as sorted items): enrollment ids} scheduling `enrollment_ids` of `sequence` at `step`, given
+        {enrollment id: its contact's timezone} (used when the sequence follows the contact's timezone)."""
         try:
             schedule = sequence._get_send_schedule()
             schedule.next_slot(now)
         except ScheduleError as error:
-            return {tuple(sorted(self._plan_blocked(step, str(error)).items())): self.ids}
+            return {tuple(sorted(self._plan_blocked(step, str(error)).items())): list(enrollment_ids)}
         reason = _("Waiting for step %(position)s '%(step)s'.", position=1, step=step.name)
-        contact_tz = self._contact_timezones() if sequence.use_contact_tz else {}
         slots = {}
+        plans = {}  # slot: its plan (as sorted items), made once per distinct slot
         by_values = defaultdict(list)
-        for enrollment_id in self.ids:
+        for enrollment_id in enrollment_ids:
             tz = contact_tz.get(enrollment_id)
             if sequence.randomize:
                 slot = slot_for_step(schedule, step.delay_days, now, False, True, tz, enrollment_id)
@@ -163,7 +226,9 @@ class SalesSequenceEnrollment(models.Model):
                 if tz not in slots:
                     slots[tz] = slot_for_step(schedule, step.delay_days, now, False, False, tz, None)
                 slot = slots[tz]
-            by_values[tuple(sorted(self._plan_step(step, slot, reason).items()))].append(enrollment_id)
+            if slot not in plans:
+                plans[slot] = tuple(sorted(self._plan_step(step, slot, reason).items()))
+            by_values[plans[slot]].append(enrollment_id)
         return by_values
 
     # ------------------------------------------------------------------

@@ -26,3 +26,4 @@ from . import test_safety
 from . import test_parallel_senders
 from . import test_opportunity
 from . import test_erasure
+from . import test_audience_sql
