@@ -123,24 +123,38 @@ class SalesSequenceEnrollment(models.Model):
         need = NEEDS_DATA.get(step.step_type)
         if not need or step.on_missing_data not in ("hold", "skip") or not self:
             return self
-        missing = self.filtered(lambda e: not e._has_contact_data(need))
+        missing = self.filtered(lambda e: not self._partner_has_data(e.partner_id, need))
         if not missing:
             return self
         if step.on_missing_data == "skip":
-            labels = {
-                "email": _("Skipped: no email address on the contact."),
-                "mobile": _("Skipped: no valid mobile number on the contact."),
-                "phone": _("Skipped: no phone number on the contact."),
-            }
             for at, enrollments in missing.grouped(lambda e: e.next_run_at or now).items():
-                enrollments._skip_step(step, labels[need], at, schedules)
+                enrollments._skip_step(step, self._missing_data_skip_label(need), at, schedules)
         else:
             for enrollment in missing:
                 enrollment._block(enrollment._missing_data_reason(need))
         return self - missing
 
-    def _has_contact_data(self, need):
-        partner = self.partner_id
+    @api.model
+    def _missing_data_outcome(self, step, partner):
+        """What the run does with `step` for `partner` lacking its data, as the timeline says it: the skip's label,
+        the hold's reason, or False when the step runs (the forecast shows the same)."""
+        need = NEEDS_DATA.get(step.step_type)
+        if not need or step.on_missing_data not in ("hold", "skip") or self._partner_has_data(partner, need):
+            return False
+        if step.on_missing_data == "skip":
+            return self._missing_data_skip_label(need)
+        return self.new({"partner_id": partner.id})._missing_data_reason(need)
+
+    @api.model
+    def _missing_data_skip_label(self, need):
+        return {
+            "email": _("Skipped: no email address on the contact."),
+            "mobile": _("Skipped: no valid mobile number on the contact."),
+            "phone": _("Skipped: no phone number on the contact."),
+        }[need]
+
+    @api.model
+    def _partner_has_data(self, partner, need):
         if need == "email":
             return bool(partner.email)
         if need == "mobile":

@@ -196,3 +196,29 @@ class TestMissingData(StepTypesCommon):
         self.assertIn("skip", no_email.event_ids.mapped("event_type"), "skipped the SMS too")
         self.assertEqual(no_email.state, "blocked", "the email step holds by default")
         self.assertIn("no email address", no_email.state_reason)
+
+    def test_the_forecast_says_what_the_cron_does_without_the_data(self):
+        sequence = self._mixed_sequence(
+            [
+                {"step_type": "call", "activity_summary": "Call", "on_missing_data": "skip"},
+                {"step_type": "call", "activity_summary": "Call again", "on_missing_data": "hold", "delay_days": 1},
+            ]
+        )
+        self.contacts[1].phone = "+32 2 555 12 12"
+        enrollments = self._start(sequence, self.contacts[:2])
+        with self.at(MONDAY_0700_UTC):
+            action = sequence.with_user(self.user_sales).action_open_forecast()
+        lines = self.env["sales.sequence.forecast.line"].search(action["domain"])
+        problems = {(line.partner_id, line.step_id.name): line.problem or False for line in lines}
+        no_phone, phone = enrollments.partner_id
+        self.assertEqual(problems[(no_phone, "Step 1")], "Skipped: no phone number on the contact.")
+        self.assertIn("no phone number", problems[(no_phone, "Step 2")])
+        self.assertFalse(problems[(phone, "Step 1")])
+        self._run_at(MONDAY_0800_UTC)
+        skipped = enrollments[0]
+        self.assertEqual(
+            skipped.event_ids.filtered(lambda e: e.event_type == "skip").description, problems[(no_phone, "Step 1")]
+        )
+        self._run_at(MONDAY_0800_UTC + timedelta(days=1))
+        self.assertEqual(skipped.state, "blocked")
+        self.assertEqual(skipped.state_reason, problems[(no_phone, "Step 2")])

@@ -99,12 +99,12 @@ class SalesSequenceForecast(models.TransientModel):
         )
         partner_of = {subject.id: partner for subject, partner in zip(subjects, partners, strict=True)}
         answers = {True: _("yes"), False: _("no")}
-        # What the cron would block: an SMS step for a contact without a valid mobile.
-        sms_steps = set(steps.filtered(lambda s: s.step_type == "sms").ids)
-        no_mobile = {}
-        if sms_steps:
-            for partner in partners:
-                no_mobile[partner.id] = Enrollment._sms_number_problem(partner)
+        # What the cron would hold or skip: a step whose data the contact lacks (no email, mobile or phone).
+        missing_data = {
+            (step.id, partner.id): Enrollment._missing_data_outcome(step, partner)
+            for step in steps
+            for partner in partners
+        }
         moved = {
             "daily_limit": _("Daily limit"),
             "user_limit": _("Daily limit per user"),
@@ -122,7 +122,7 @@ class SalesSequenceForecast(models.TransientModel):
                     "moved_by": moved.get(item.moved_by, False),
                     "branch_answer": answers.get(item.answer, False),
                     "problem": item.problem
-                    or (item.step_id in sms_steps and no_mobile.get(partner_of[item.enrollment_id].id))
+                    or missing_data.get((item.step_id, partner_of[item.enrollment_id].id))
                     or False,
                 }
                 for item in planned
