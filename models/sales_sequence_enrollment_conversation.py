@@ -422,7 +422,10 @@ class SalesSequenceEnrollment(models.Model):
                 )
                 touch_ids = [row[0] for row in self.env.cr.fetchall()]
         except SerializationFailure:
-            return 0  # another worker recorded some of them since our snapshot: it records them, or the next run
+            # Another worker recorded some of them since our snapshot. It may be the last one to look: the run
+            # cron, woken now with a fresh snapshot, records the rest rather than its next hourly sweep.
+            self._run_crons()[:1]._trigger()
+            return 0
         if not touch_ids:
             return 0
         # sudo: engine history, whoever runs the mail queue.

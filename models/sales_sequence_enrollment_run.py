@@ -38,8 +38,10 @@ class SalesSequenceEnrollment(models.Model):
         auto_commit = not getattr(threading.current_thread(), "testing", False)
         # The cron's own state changes are not tracked in the chatter: its events (the timeline) say what happened.
         self = self.with_context(mail_notrack=True)  # noqa: PLW0642 - the whole run works in this context
+        # First, while the transaction's snapshot is fresh: these lock rows other workers update.
         self._record_sent_emails()  # what a mail queue killed mid-batch sent but could not record
         self._fail_lost_sends()
+        self._before_run_chunks(now)
         if self._run_with_queue_job():
             return self._enqueue_run_jobs(now, chunk_size)
         done = retries = 0
@@ -69,6 +71,10 @@ class SalesSequenceEnrollment(models.Model):
         remaining = self._count_due(now)
         self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
         return done
+
+    @api.model
+    def _before_run_chunks(self, now):
+        """Hook: what a run decides once, before its chunks (the safety rules' bounce rates)."""
 
     def _due_where(self, now):
         return SQL(

@@ -96,10 +96,10 @@ class SalesSequenceEnrollment(models.Model):
     # ------------------------------------------------------------------
 
     @api.model
-    def _cron_run_sequences(self, *args, **kwargs):
+    def _before_run_chunks(self, now):
         # One bounce-rate query per run, before the chunks: it decides which first steps wait.
-        self.env["sales.sequence"]._apply_bounce_rules(fields.Datetime.now())
-        return super()._cron_run_sequences(*args, **kwargs)
+        super()._before_run_chunks(now)
+        self.env["sales.sequence"]._apply_bounce_rules(now)
 
     def _hold_before_step(self, step, now):
         held = super()._hold_before_step(step, now)
