@@ -122,8 +122,16 @@ def scenario(run):
             ticker.start()
 
         def settled(seq=seq):
+            # The mail queue writes the send events and contacts' notes after each batch it sent (not per email):
+            # settled once the batch in flight is recorded too, the mail queue's job done.
             outgoing = F.scalar(conn, "SELECT count(*) FROM mail_mail WHERE state = 'outgoing'")
-            return not F.open_enrollments(conn, seq) and not outgoing
+            pending = F.scalar(conn, "SELECT count(*) FROM sales_sequence_touch WHERE record_pending")
+            return (
+                not F.open_enrollments(conn, seq)
+                and not outgoing
+                and not pending
+                and not F.job_running(conn, crons["mail"])
+            )
 
         run.wait_until(settled, max(run.remaining() - 30, 10), f"round {number} drained", 0.5)
         elapsed = time.monotonic() - started

@@ -286,6 +286,8 @@ def settle_and_check(run, db_conn, seq, crons, ticker, server, sink, smtp_check,
             "the mail queue empty",
             1,
         )
+        # The send events and contacts' notes are written after each batch the mail queue sent, not per email.
+        run.wait_until(lambda: not job_running(db_conn(), crons["mail"]), 60, "the mail queue job ended", 0.2)
     ticker.stop()
     server.stop()
     check = check_sequence(db_conn(), seq, sink.records() if smtp_check else None, expect_sent=smtp_check)
