@@ -98,8 +98,9 @@ class SalesSequenceEnrollment(models.Model):
     @api.model
     def _before_run_chunks(self, now):
         # One bounce-rate query per run, before the chunks: it decides which first steps wait.
-        super()._before_run_chunks(now)
+        result = super()._before_run_chunks(now)
         self.env["sales.sequence"]._apply_bounce_rules(now)
+        return result
 
     def _hold_before_step(self, step, now):
         held = super()._hold_before_step(step, now)
